@@ -1,0 +1,368 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+)
+
+func sqliteEnv(t *testing.T, tweak func(*config.Config)) *Env {
+	return newEnv(t, "sqlite", "file:"+filepath.Join(t.TempDir(), "g.db"), tweak)
+}
+
+// get fetches a URL without following redirects.
+func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := noRedirect(c).Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, readBody(t, resp)
+}
+
+// TestRedirectURIAttacks: bad redirect URIs get an error page on the IdP,
+// never a redirect (OA-R).
+func TestRedirectURIAttacks(t *testing.T) {
+	e := sqliteEnv(t, nil)
+	_, ch := pkce()
+	bad := []string{"https://client.example.com/cb/", "https://client.example.com/cb?x=1", "https://client.example.com/cb#f",
+		"https://client.example.com/cb/../evil", "https://client.example.com/%2e%2e/cb", "https://client.example.com/cb%252e",
+		"HTTPS://client.example.com/cb", "https://CLIENT.EXAMPLE.COM/cb", "https://client.example.com.evil.com/cb",
+		"https://client.example.com@evil.com/cb", "//evil.com", "javascript:alert(1)", "data:text/html,hi",
+		"http://client.example.com/cb", ""}
+	for _, r := range bad {
+		t.Run("OA-R/"+r, func(t *testing.T) {
+			resp, body := get(t, http.DefaultClient, e.Issuer+"/authorize?"+authParams("web", r, ch).Encode())
+			if resp.StatusCode != 400 || resp.Header.Get("Location") != "" {
+				t.Fatalf("status %d location %q", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			if strings.Contains(body, "evil") || strings.Contains(body, "javascript:") {
+				t.Fatal("error page reflects the redirect URI")
+			}
+		})
+	}
+	t.Run("OA-R/unknown-client", func(t *testing.T) {
+		resp, _ := get(t, http.DefaultClient, e.Issuer+"/authorize?"+authParams("nobody", webRedirect, ch).Encode())
+		if resp.StatusCode != 400 || resp.Header.Get("Location") != "" {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+	t.Run("OA-R/loopback-port-may-vary", func(t *testing.T) {
+		resp, _ := get(t, http.DefaultClient, e.Issuer+"/authorize?"+authParams("native", "http://127.0.0.1:61234/cb", ch, "scope", "openid").Encode())
+		if resp.StatusCode != 302 || !strings.Contains(resp.Header.Get("Location"), "/login?") {
+			t.Fatalf("status %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		resp, _ = get(t, http.DefaultClient, e.Issuer+"/authorize?"+authParams("native", "http://localhost:61234/cb", ch, "scope", "openid").Encode())
+		if resp.StatusCode != 400 {
+			t.Fatal("localhost accepted for a 127.0.0.1 registration")
+		}
+	})
+	t.Run("OA-R/consent-denial-redirects-only-to-registered", func(t *testing.T) {
+		b := e.browser()
+		resp, err := b.Get(e.Issuer + "/authorize?" + authParams("web", webRedirect, ch).Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := readBody(t, resp)
+		resp, err = b.PostForm(e.Issuer+"/login", url.Values{"csrf": {hidden(page, "csrf")}, "auth_request": {hidden(page, "auth_request")},
+			"username": {"alice"}, "password": {alicePassword}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page = readBody(t, resp)
+		resp, err = noRedirect(b).PostForm(e.Issuer+"/consent", url.Values{"csrf": {hidden(page, "csrf")},
+			"auth_request": {hidden(page, "auth_request")}, "decision": {"deny"}, "redirect_uri": {"https://evil.com/"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != 303 || !strings.HasPrefix(loc.String(), webRedirect+"?") || loc.Query().Get("error") != "access_denied" || loc.Query().Get("iss") != e.Issuer {
+			t.Fatalf("deny: %d %s", resp.StatusCode, loc)
+		}
+	})
+}
+
+// TestPKCE: S256 only, required, verifier format checked, no downgrade (OA-P).
+func TestPKCE(t *testing.T) {
+	e := sqliteEnv(t, nil)
+	v, ch := pkce()
+	for name, q := range map[string]url.Values{
+		"OA-P/missing-challenge": authParams("web", webRedirect, "", "code_challenge", ""),
+		"OA-P/plain":             authParams("web", webRedirect, ch, "code_challenge_method", "plain"),
+		"OA-P/missing-method":    authParams("web", webRedirect, ch, "code_challenge_method", ""),
+		"OA-P/short-challenge":   authParams("web", webRedirect, "abc"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, _ := get(t, http.DefaultClient, e.Issuer+"/authorize?"+q.Encode())
+			loc, _ := url.Parse(resp.Header.Get("Location"))
+			if resp.StatusCode != 302 || loc.Query().Get("error") != "invalid_request" || loc.Query().Get("iss") != e.Issuer {
+				t.Fatalf("%d %s", resp.StatusCode, loc)
+			}
+		})
+	}
+	redeem := func(t *testing.T, verifier string) int {
+		loc := e.authorize(t, e.browser(), authParams("web", webRedirect, ch), "alice", alicePassword)
+		e.remember(loc.Query().Get("code"))
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {webRedirect}}
+		if verifier != "-" {
+			form.Set("code_verifier", verifier)
+		}
+		st, out, _ := e.postForm(t, "/oauth/token", form, "web", e.Secrets["web"])
+		e.remember(str(out["access_token"]), str(out["refresh_token"]), str(out["id_token"]))
+		return st
+	}
+	for name, verifier := range map[string]string{
+		"OA-P/no-verifier":           "-",
+		"OA-P/wrong-verifier":        strings.Repeat("a", 64),
+		"OA-P/short-verifier":        v[:42],
+		"OA-P/long-verifier":         strings.Repeat("a", 129),
+		"OA-P/bad-chars":             v[:50] + "!",
+		"OA-P/challenge-as-verifier": ch,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if st := redeem(t, verifier); st != 400 {
+				t.Fatalf("status %d", st)
+			}
+		})
+	}
+	t.Run("OA-P/correct-verifier", func(t *testing.T) {
+		if st := redeem(t, v); st != 200 {
+			t.Fatalf("status %d", st)
+		}
+	})
+}
+
+// TestAuthorizationResponseIss: iss on success and error, state byte for
+// byte (OA-M), advertised in discovery.
+func TestAuthorizationResponseIss(t *testing.T) {
+	e := sqliteEnv(t, nil)
+	_, ch := pkce()
+	state := strings.Repeat(`a&b=c d%20"<>'#?/\+é`, 100)[:2048]
+	loc := e.authorize(t, e.browser(), authParams("firstparty", webRedirect, ch, "state", state), "alice", alicePassword)
+	if loc.Query().Get("state") != state || loc.Query().Get("iss") != e.Issuer {
+		t.Fatal("OA-M/state-roundtrip: state or iss altered")
+	}
+	e.remember(loc.Query().Get("code"))
+	resp, _ := get(t, http.DefaultClient, e.Issuer+"/authorize?"+authParams("web", webRedirect, ch, "scope", "openid admin", "state", state).Encode())
+	errLoc, _ := url.Parse(resp.Header.Get("Location"))
+	if errLoc.Query().Get("error") != "invalid_scope" || errLoc.Query().Get("iss") != e.Issuer || errLoc.Query().Get("state") != state {
+		t.Fatalf("OA-M/error-carries-iss: %v", errLoc.Query())
+	}
+	var d map[string]any
+	resp, body := get(t, http.DefaultClient, e.Issuer+"/.well-known/openid-configuration")
+	_ = json.Unmarshal([]byte(body), &d)
+	if d["authorization_response_iss_parameter_supported"] != true {
+		t.Fatal("OA-M: iss support not advertised")
+	}
+	// OA-G: implicit and password are neither supported nor advertised.
+	for _, k := range []string{"response_types_supported", "grant_types_supported"} {
+		for _, v := range d[k].([]any) {
+			if v == "token" || v == "id_token token" || v == "password" || v == "implicit" {
+				t.Errorf("OA-G: %s advertises %v", k, v)
+			}
+		}
+	}
+	if m := d["code_challenge_methods_supported"].([]any); len(m) != 1 || m[0] != "S256" {
+		t.Errorf("OA-P: challenge methods %v", m)
+	}
+	_ = resp
+}
+
+// TestTokenEndpointAttacks: client authentication and grant rules (OA-A, OA-G).
+func TestTokenEndpointAttacks(t *testing.T) {
+	e := sqliteEnv(t, nil)
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	t.Run("OA-A/secret-in-query", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", e.Issuer+"/oauth/token?client_id=service&client_secret="+url.QueryEscape(e.Secrets["service"]), strings.NewReader(cc.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+	})
+	t.Run("OA-A/two-methods", func(t *testing.T) {
+		f := url.Values{"grant_type": {"client_credentials"}, "client_id": {"service"}, "client_secret": {e.Secrets["service"]}}
+		st, out, _ := e.postForm(t, "/oauth/token", f, "service", e.Secrets["service"])
+		if st != 400 && st != 401 {
+			t.Fatalf("%d %v", st, out)
+		}
+	})
+	t.Run("OA-A/wrong-secret", func(t *testing.T) {
+		st, out, _ := e.postForm(t, "/oauth/token", cc, "service", e.Secrets["service"]+"x")
+		if st != 401 || out["error"] != "invalid_client" {
+			t.Fatalf("%d %v", st, out)
+		}
+	})
+	t.Run("OA-A/unknown-client-same-answer", func(t *testing.T) {
+		st, out, _ := e.postForm(t, "/oauth/token", cc, "ghost", "whatever")
+		if st != 401 || out["error"] != "invalid_client" {
+			t.Fatalf("%d %v", st, out)
+		}
+	})
+	t.Run("OA-A/public-client-with-secret", func(t *testing.T) {
+		st, _, _ := e.postForm(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, "native", "guess")
+		if st != 401 {
+			t.Fatalf("%d", st)
+		}
+	})
+	t.Run("OA-A/confidential-must-authenticate-to-revoke", func(t *testing.T) {
+		st, _, _ := e.postForm(t, "/oauth/revoke", url.Values{"token": {"x"}, "client_id": {"web"}}, "", "")
+		if st != 401 {
+			t.Fatalf("%d", st)
+		}
+	})
+	t.Run("OA-A/get-refused", func(t *testing.T) {
+		resp, err := http.Get(e.Issuer + "/oauth/token")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 405 {
+			t.Fatalf("%d", resp.StatusCode)
+		}
+	})
+	t.Run("OA-A/repeated-parameter", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", e.Issuer+"/oauth/token", strings.NewReader("grant_type=client_credentials&scope=orders:read&scope=orders:write"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("service", e.Secrets["service"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Fatalf("%d", resp.StatusCode)
+		}
+	})
+	t.Run("OA-G/password-grant", func(t *testing.T) {
+		st, out, _ := e.postForm(t, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}}, "web", e.Secrets["web"])
+		if st != 400 || out["error"] != "unsupported_grant_type" {
+			t.Fatalf("%d %v", st, out)
+		}
+	})
+	t.Run("OA-G/unregistered-grant", func(t *testing.T) {
+		st, out, _ := e.postForm(t, "/oauth/token", cc, "web", e.Secrets["web"])
+		if st != 400 || out["error"] != "unauthorized_client" {
+			t.Fatalf("%d %v", st, out)
+		}
+	})
+	t.Run("OA-G/implicit", func(t *testing.T) {
+		_, ch := pkce()
+		resp, _ := get(t, http.DefaultClient, e.Issuer+"/authorize?"+authParams("web", webRedirect, ch, "response_type", "token").Encode())
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if loc.Query().Get("error") != "unsupported_response_type" || strings.Contains(loc.Fragment, "access_token") {
+			t.Fatalf("%v", loc)
+		}
+	})
+	t.Run("OA-C/code-bound-to-client-and-redirect", func(t *testing.T) {
+		v, ch := pkce()
+		loc := e.authorize(t, e.browser(), authParams("web", webRedirect, ch), "alice", alicePassword)
+		code := loc.Query().Get("code")
+		e.remember(code)
+		st, _, _ := e.postForm(t, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {webRedirect + "/x"}, "code_verifier": {v}}, "web", e.Secrets["web"])
+		if st != 400 {
+			t.Fatal("wrong redirect_uri accepted")
+		}
+		// The failed attempt consumed the code.
+		st, _, _ = e.postForm(t, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {webRedirect}, "code_verifier": {v}}, "web", e.Secrets["web"])
+		if st != 400 {
+			t.Fatal("code usable after a failed redemption")
+		}
+	})
+	t.Run("OA-C/expired-code", func(t *testing.T) {
+		v, ch := pkce()
+		loc := e.authorize(t, e.browser(), authParams("web", webRedirect, ch), "alice", alicePassword)
+		e.remember(loc.Query().Get("code"))
+		e.Clock.Advance(61 * time.Second)
+		defer e.Clock.Advance(-61 * time.Second)
+		st, _, _ := e.postForm(t, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+			"redirect_uri": {webRedirect}, "code_verifier": {v}}, "web", e.Secrets["web"])
+		if st != 400 {
+			t.Fatal("expired code accepted")
+		}
+	})
+	t.Run("OA-T/refresh-bound-to-client", func(t *testing.T) {
+		tok := e.codeFlow(t, "web")
+		st, _, _ := e.postForm(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {str(tok["refresh_token"])}}, "firstparty", e.Secrets["firstparty"])
+		if st != 400 {
+			t.Fatal("refresh token accepted from another client")
+		}
+		st, out, _ := e.postForm(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {str(tok["refresh_token"])},
+			"scope": {"openid orders:read"}}, "web", e.Secrets["web"])
+		if st != 400 || out["error"] != "invalid_scope" {
+			t.Fatalf("OA-T/no-widening: %d %v", st, out)
+		}
+	})
+}
+
+// TestJWKS: tokens carry kid; the JWKS has no private members and is cacheable (JWT-G01).
+func TestJWKS(t *testing.T) {
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
+		t.Run("JWT-G01/"+alg, func(t *testing.T) {
+			e := sqliteEnv(t, func(c *config.Config) { c.IDP.Signing.Algorithm = alg })
+			resp, body := get(t, http.DefaultClient, e.Issuer+"/.well-known/jwks.json")
+			if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age=") {
+				t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+			}
+			var set struct{ Keys []map[string]any }
+			if err := json.Unmarshal([]byte(body), &set); err != nil || len(set.Keys) == 0 {
+				t.Fatalf("jwks: %v %s", err, body)
+			}
+			for _, k := range set.Keys {
+				for _, priv := range []string{"d", "p", "q", "dp", "dq", "qi", "k"} {
+					if _, ok := k[priv]; ok {
+						t.Fatalf("JWKS publishes private member %q", priv)
+					}
+				}
+				if k["kid"] == "" || k["alg"] != alg {
+					t.Fatalf("key %v", k)
+				}
+			}
+			st, tok, _ := e.postForm(t, "/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "service", e.Secrets["service"])
+			if st != 200 {
+				t.Fatal(st)
+			}
+			e.remember(str(tok["access_token"]))
+			h, _ := decodeJWT(t, str(tok["access_token"]))
+			if h["kid"] != set.Keys[len(set.Keys)-1]["kid"] && h["kid"] != set.Keys[0]["kid"] {
+				t.Fatal("token kid not in JWKS")
+			}
+			if h["alg"] != alg {
+				t.Fatalf("alg %v", h["alg"])
+			}
+		})
+	}
+}
+
+// TestNoCORS: no endpoint answers with CORS headers (OA-H).
+func TestNoCORS(t *testing.T) {
+	e := sqliteEnv(t, nil)
+	for _, p := range []string{"/authorize", "/oauth/token", "/.well-known/openid-configuration"} {
+		req, _ := http.NewRequest(http.MethodOptions, e.Issuer+p, nil)
+		req.Header.Set("Origin", "https://evil.example")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("OA-H/no-cors: %s allows %q", p, resp.Header.Get("Access-Control-Allow-Origin"))
+		}
+	}
+}

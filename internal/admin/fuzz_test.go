@@ -1,0 +1,111 @@
+package admin
+
+import (
+	"crypto/sha256"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func FuzzDecodeStrict(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"a","redirect_uris":["https://a.example/cb"]}`,
+		`{"name":"a","name":"b"}`,
+		`{"NAME":"a"}`,
+		`{"scopes":[[[[]]]]}`,
+		`{"x":{"y":{"y":1}}}`,
+		`{}{}`,
+		`[1]`,
+		``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req ClientRequest
+		if err := decodeStrict(body, &req); err != nil {
+			return
+		}
+		keys, err := checkJSON(body)
+		if err != nil {
+			t.Fatalf("decoded but checkJSON fails: %v", err)
+		}
+		allowed := jsonFields(&req)
+		seen := map[string]bool{}
+		for _, k := range keys {
+			if _, ok := allowed[k]; !ok {
+				t.Fatalf("accepted unknown member %q", k)
+			}
+			if seen[strings.ToLower(k)] {
+				t.Fatalf("accepted duplicate member %q", k)
+			}
+			seen[strings.ToLower(k)] = true
+		}
+	})
+}
+
+func FuzzRedirectURI(f *testing.F) {
+	for _, s := range []string{
+		"https://app.example.com/cb", "http://127.0.0.1:8080/cb", "com.example.app:/cb",
+		"https://a.example/#", "https://*.example/", "javascript:alert(1)", "http://[::1]/",
+		"https://a.example/%2e%2e/x", "https://u@a.example/", "HTTP://localhost/",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		var p problems
+		checkRedirectURI("redirect_uris", raw, &p)
+		if len(p) > 0 {
+			return
+		}
+		if strings.ContainsAny(raw, "#* \\") {
+			t.Fatalf("accepted %q", raw)
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme == "" || u.User != nil || u.Fragment != "" {
+			t.Fatalf("accepted %q", raw)
+		}
+		switch u.Scheme {
+		case "https":
+			if u.Host == "" {
+				t.Fatalf("accepted https without host %q", raw)
+			}
+		case "http":
+			if !isLoopbackHost(u.Hostname()) {
+				t.Fatalf("accepted http on non-loopback %q", raw)
+			}
+		default:
+			if !strings.Contains(u.Scheme, ".") || u.Host != "" {
+				t.Fatalf("accepted scheme %q", raw)
+			}
+		}
+	})
+}
+
+// FuzzAuthenticate checks that only "Bearer <token>" (scheme in any case)
+// with the exact token authenticates.
+func FuzzAuthenticate(f *testing.F) {
+	const tok = "the-admin-token"
+	sum := sha256.Sum256([]byte(tok))
+	h := &handler{d: Deps{TokenSHA256: sum[:]}}
+	for _, s := range []string{"Bearer " + tok, "bearer " + tok, "Bearer  " + tok, "Bearer " + tok + " ", "Basic " + tok, tok, ""} {
+		f.Add(s, "")
+	}
+	f.Add("Bearer "+tok, "access_token=x")
+	f.Fuzz(func(t *testing.T, header, query string) {
+		r := httptest.NewRequest("GET", "/admin/v1/clients", nil)
+		r.URL.RawQuery = query
+		r.Header.Set("Authorization", header)
+		err := h.authenticate(r)
+		if err != nil {
+			return
+		}
+		scheme, got, _ := strings.Cut(header, " ")
+		if !strings.EqualFold(scheme, "Bearer") || got != tok {
+			t.Fatalf("authenticated with %q", header)
+		}
+		if strings.Contains(strings.ToLower(query), "token") {
+			t.Fatalf("accepted token-like query %q", query)
+		}
+	})
+}

@@ -1,0 +1,60 @@
+package idp
+
+import (
+	"net/http"
+	"strings"
+
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+)
+
+// maxFormBytes caps token-endpoint request bodies.
+const maxFormBytes = 64 << 10
+
+// tokenEndpointGuard tightens what op accepts at the token, introspection and
+// revocation endpoints (checklist OA-A): only POST with a form body, no query
+// string (so no client_secret or token in a URL), no repeated parameter, and
+// every response carries Cache-Control: no-store.
+func tokenEndpointGuard(next http.Handler, paths ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		fail := func(status int, e *oidc.Error) {
+			httphelper.MarshalJSONWithStatus(w, e, status)
+		}
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			fail(http.StatusMethodNotAllowed, oidc.ErrInvalidRequest().WithDescription("method must be POST"))
+			return
+		}
+		if r.URL.RawQuery != "" {
+			fail(http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("parameters must not be sent in the query string"))
+			return
+		}
+		ct := r.Header.Get("Content-Type")
+		if i := strings.IndexByte(ct, ';'); i >= 0 {
+			ct = ct[:i]
+		}
+		if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+			fail(http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("content type must be application/x-www-form-urlencoded"))
+			return
+		}
+		if len(r.Header.Values("Authorization")) > 1 {
+			fail(http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("multiple Authorization headers"))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			fail(http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("malformed form body"))
+			return
+		}
+		for k, v := range r.PostForm {
+			if len(v) > 1 {
+				_ = k
+				fail(http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("a parameter is repeated"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

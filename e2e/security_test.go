@@ -366,3 +366,25 @@ func TestNoCORS(t *testing.T) {
 		}
 	}
 }
+
+// TestClientAuthThrottling: failed client authentications are throttled per
+// source address on the token endpoint, temporarily (BF-01).
+func TestClientAuthThrottling(t *testing.T) {
+	e := sqliteEnv(t, func(c *config.Config) { c.IDP.Throttle.IPMaxFailures = 3 })
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	for i := 0; i < 3; i++ {
+		if st, _, _ := e.postForm(t, "/oauth/token", cc, "service", "wrong"); st != 401 {
+			t.Fatalf("attempt %d: %d", i, st)
+		}
+	}
+	st, _, h := e.postForm(t, "/oauth/token", cc, "service", e.Secrets["service"])
+	if st != http.StatusTooManyRequests || h.Get("Retry-After") == "" || h.Get("Cache-Control") != "no-store" {
+		t.Fatalf("BF-01/token-endpoint: %d %v", st, h)
+	}
+	e.Clock.Advance(16 * time.Minute)
+	if st, out, _ := e.postForm(t, "/oauth/token", cc, "service", e.Secrets["service"]); st != 200 {
+		t.Fatalf("BF-01/not-for-good: still blocked after the window: %d %v", st, out)
+	} else {
+		e.remember(str(out["access_token"]))
+	}
+}

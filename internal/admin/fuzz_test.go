@@ -104,8 +104,8 @@ func FuzzAuthenticate(f *testing.F) {
 		if !strings.EqualFold(scheme, "Bearer") || got != tok {
 			t.Fatalf("authenticated with %q", header)
 		}
-		if strings.Contains(strings.ToLower(query), "token") {
-			t.Fatalf("accepted token-like query %q", query)
+		if query != "" {
+			t.Fatalf("accepted query %q", query)
 		}
 	})
 }

@@ -49,6 +49,9 @@ func lowerASCII(s string) string {
 
 // hashPassword applies the length cap, the policy and the hasher.
 func (h *handler) hashPassword(pw string) (string, error) {
+	if pw == "" {
+		return "", apierr.BadRequest("password: required", nil)
+	}
 	if len(pw) > maxPassword {
 		return "", apierr.BadRequest("password: at most 1024 bytes", nil)
 	}

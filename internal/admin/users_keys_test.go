@@ -77,6 +77,10 @@ func TestUsers(t *testing.T) {
 	t.Run("PW-01/length-cap", func(t *testing.T) {
 		wantStatus(t, e.do("POST", "/admin/v1/users/"+u.ID+"/password", `{"password":"`+strings.Repeat("a", admin.MaxPassword+1)+`"}`), 400)
 	})
+	t.Run("empty-password", func(t *testing.T) {
+		wantStatus(t, e.do("POST", "/admin/v1/users/"+u.ID+"/password", `{"password":""}`), 400)
+		wantStatus(t, e.do("POST", "/admin/v1/users/"+u.ID+"/password", `{}`), 400)
+	})
 	t.Run("password-not-patchable", func(t *testing.T) {
 		wantStatus(t, e.do("PATCH", "/admin/v1/users/"+u.ID, `{"password":"x-long-enough"}`), 400)
 	})
@@ -202,6 +206,28 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if !slices.Equal(inDoc, served) {
 		t.Errorf("document and handler disagree:\n doc:    %v\n served: %v", inDoc, served)
 	}
+	// Every $ref resolves.
+	var raw map[string]any
+	if err := yaml.Unmarshal(admin.OpenAPI(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if ref, ok := x.(string); ok && k == "$ref" && !resolves(raw, ref) {
+					t.Errorf("dangling $ref %q", ref)
+				}
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(raw)
 	// Each served route must actually be routed (not 404/405) by the handler.
 	e := newEnv(t)
 	for _, rt := range admin.RouteList() {
@@ -212,4 +238,24 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			t.Errorf("%s %s not routed: %d", method, path, w.Code)
 		}
 	}
+}
+
+// resolves reports whether a local JSON pointer such as
+// "#/components/schemas/Client" names a node of doc.
+func resolves(doc map[string]any, ref string) bool {
+	p, ok := strings.CutPrefix(ref, "#/")
+	if !ok {
+		return false
+	}
+	var cur any = doc
+	for _, seg := range strings.Split(p, "/") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return false
+		}
+		if cur, ok = m[seg]; !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -141,8 +141,12 @@ func checkRedirectURI(field, raw string, p *problems) {
 		bad("must not contain user information")
 		return
 	}
-	if hasDotSegment(u.EscapedPath()) {
+	if hasDotSegment(u.Path) || hasDotSegment(u.Opaque) {
 		bad("must not contain dot segments")
+		return
+	}
+	if hasEncodedSeparator(u.EscapedPath()) || hasEncodedSeparator(u.Opaque) {
+		bad("must not contain encoded slashes or backslashes")
 		return
 	}
 	switch u.Scheme {
@@ -174,16 +178,21 @@ func checkRedirectURI(field, raw string, p *problems) {
 	}
 }
 
-// hasDotSegment reports "." or ".." path segments, also percent-encoded.
+// hasDotSegment reports "." or ".." segments of a decoded path (so
+// percent-encoded dots count too).
 func hasDotSegment(path string) bool {
 	for seg := range strings.SplitSeq(path, "/") {
-		s := strings.ToLower(seg)
-		s = strings.ReplaceAll(s, "%2e", ".")
-		if s == "." || s == ".." {
+		if seg == "." || seg == ".." {
 			return true
 		}
 	}
-	return strings.Contains(strings.ToLower(path), "%2f") || strings.Contains(strings.ToLower(path), "%5c")
+	return false
+}
+
+// hasEncodedSeparator reports %2F or %5C in an escaped path.
+func hasEncodedSeparator(escaped string) bool {
+	l := strings.ToLower(escaped)
+	return strings.Contains(l, "%2f") || strings.Contains(l, "%5c")
 }
 
 // clip shortens values echoed in error messages.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -101,6 +102,7 @@ func runDev(ctx context.Context, e env, f devFlags) error {
 	}
 	printWarnings(e.stderr, warns)
 	log := newLogger(e.stderr, cfg.Log)
+	slog.SetDefault(log) // libraries (zitadel/oidc) log through the default logger
 	a, err := app.New(ctx, cfg, log, app.Options{})
 	if err != nil {
 		return err
@@ -260,7 +262,7 @@ func printTour(w io.Writer, f devFlags, st devState) {
     The demo app uses golang.org/x/oauth2 + go-oidc: code flow with PKCE,
     consent, ID token verification, refresh, userinfo and sign-out.
 
- 4. Manage it: GATEHOUSE_ADMIN_TOKEN=%[3]s gatehouse clients list
+ 4. Manage it: GATEHOUSE_ADMIN_TOKEN=%[3]s go run ./cmd/gatehouse clients list
 ================================================================================
 `, f.issuer, f.adminListen, st.AdminToken, f.dataDir, demoAlicePassword, demoBobPassword,
 		st.DemoServiceSecret, st.DemoAPISecret, f.demoListen)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -21,6 +22,7 @@ func newServe(e env) *cobra.Command {
 				return err
 			}
 			log := newLogger(e.stderr, cfg.Log)
+			slog.SetDefault(log) // libraries (zitadel/oidc) log through the default logger
 			a, err := app.New(cmd.Context(), cfg, log, app.Options{})
 			if err != nil {
 				return err

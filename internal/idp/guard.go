@@ -2,7 +2,9 @@ package idp
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -15,7 +17,12 @@ const maxFormBytes = 64 << 10
 // revocation endpoints (checklist OA-A): only POST with a form body, no query
 // string (so no client_secret or token in a URL), no repeated parameter, and
 // every response carries Cache-Control: no-store.
-func tokenEndpointGuard(next http.Handler, paths ...string) http.Handler {
+//
+// It also throttles failed client authentications per source address
+// (BF-01): after the IP limit is reached the address gets 429 until the
+// window passes. Client secrets have 256 bits, so this is about load and
+// noise, not guessing; it never locks a client out for good.
+func (p *Provider) tokenEndpointGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Pragma", "no-cache")
@@ -55,6 +62,16 @@ func tokenEndpointGuard(next http.Handler, paths ...string) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r)
+		ipKey := "client-auth-ip:" + p.clientIP(r)
+		if ok, retry := p.ipLim.Check(ipKey); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(retry/time.Second)+1))
+			fail(http.StatusTooManyRequests, oidc.ErrInvalidRequest().WithDescription("too many failed client authentications; retry later"))
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		if sw.status == http.StatusUnauthorized {
+			p.ipLim.Fail(ipKey)
+		}
 	})
 }

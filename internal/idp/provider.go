@@ -208,7 +208,7 @@ func (p *Provider) routes() http.Handler {
 	mux.Handle(prefix+"/static/", http.StripPrefix(prefix, p.ui.StaticHandler()))
 	mux.Handle("GET "+prefix+"/.well-known/openid-configuration", http.HandlerFunc(p.handleDiscovery))
 	mux.Handle("GET "+prefix+"/.well-known/oauth-authorization-server", http.HandlerFunc(p.handleDiscovery))
-	guarded := tokenEndpointGuard(opHandler, prefix+pathToken, prefix+pathIntrospect, prefix+pathRevoke)
+	guarded := p.tokenEndpointGuard(opHandler)
 	mux.Handle(prefix+pathToken, guarded)
 	mux.Handle(prefix+pathIntrospect, guarded)
 	mux.Handle(prefix+pathRevoke, guarded)

@@ -236,6 +236,14 @@ func testGrants(t *testing.T, newStore func(*testing.T) storage.Store) {
 		n2, err := s.GetRefreshToken(ctx, "rt-2")
 		must(t, err)
 		equal(t, n2, storage.RefreshToken{Hash: "rt-2", GrantID: "g1", ClientID: "c1", CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)})
+		// One transaction: a successor whose hash is taken leaves rt-2 unused.
+		_, _, err = s.RotateRefreshToken(ctx, "rt-2", next(rt.Hash, now), now)
+		wantErr(t, err, storage.ErrAlreadyExists)
+		n2, err = s.GetRefreshToken(ctx, "rt-2")
+		must(t, err)
+		if !n2.UsedAt.IsZero() {
+			t.Fatal("failed rotation marked the token used")
+		}
 		_, _, err = s.RotateRefreshToken(ctx, "rt-2", next("rt-3", now), now)
 		must(t, err)
 	})

@@ -98,18 +98,6 @@ func (s *Store) RevokedTokensSince(ctx context.Context, since time.Time) ([]stor
 		}, tm(since))
 }
 
-// gcQueries delete rows whose expiry is at or before now (bound once).
-// Grants without an absolute expiry are kept; deleting a grant deletes its
-// refresh tokens (ON DELETE CASCADE).
-var gcQueries = []string{
-	"DELETE FROM auth_requests WHERE expires_at <= ?",
-	"DELETE FROM auth_codes WHERE expires_at <= ?",
-	"DELETE FROM refresh_tokens WHERE expires_at <= ?",
-	"DELETE FROM sessions WHERE expires_at <= ?",
-	"DELETE FROM revoked_tokens WHERE expires_at <= ?",
-	"DELETE FROM grants WHERE expires_at <> 0 AND expires_at <= ?",
-}
-
 // GC deletes expired auth requests, codes, refresh tokens, sessions,
 // revoked-token entries and grants past their absolute expiry, in one
 // transaction, and returns how many rows it removed (cascaded refresh tokens
@@ -118,10 +106,22 @@ func (s *Store) GC(ctx context.Context, now time.Time) (int64, error) {
 	if now.IsZero() {
 		return 0, errZeroNow
 	}
+	// Each query deletes rows whose expiry is at or before now. Grants
+	// without an absolute expiry are kept; deleting a grant deletes its
+	// refresh tokens (ON DELETE CASCADE). Used codes and refresh tokens stay
+	// until they expire, so that replays are still detected.
+	queries := [...]string{
+		"DELETE FROM auth_requests WHERE expires_at <= ?",
+		"DELETE FROM auth_codes WHERE expires_at <= ?",
+		"DELETE FROM refresh_tokens WHERE expires_at <= ?",
+		"DELETE FROM sessions WHERE expires_at <= ?",
+		"DELETE FROM revoked_tokens WHERE expires_at <= ?",
+		"DELETE FROM grants WHERE expires_at <> 0 AND expires_at <= ?",
+	}
 	var total int64
 	err := s.tx(ctx, "gc", func(tx *sql.Tx) error {
 		total = 0
-		for _, q := range gcQueries {
+		for _, q := range queries {
 			n, err := s.exec(ctx, tx, "gc", q, tm(now))
 			if err != nil {
 				return err

@@ -11,8 +11,8 @@
 //
 // SQLite allows one writer: writes go through a dedicated pool of one
 // connection whose transactions begin IMMEDIATE, reads use a separate
-// concurrent pool (WAL mode). An in-memory SQLite database uses a single
-// connection for everything.
+// concurrent pool (WAL mode). An in-memory SQLite database (meant for tests)
+// uses a single connection for everything.
 //
 // Update callbacks (UpdateClient's fn and friends) run inside the write
 // transaction: they must be quick and must not call the Store.

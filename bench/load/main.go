@@ -1,0 +1,362 @@
+// Command load is Gatehouse's load generator: it drives the token endpoint
+// (client credentials) or the introspection endpoint of one server on a
+// loopback address with a fixed number of workers for a fixed time, and
+// prints one JSON line with throughput and latency percentiles.
+//
+// It is deliberately small and stdlib-only: one shared keep-alive transport,
+// one preallocated latency slice per worker, no allocation-heavy reporting
+// while measuring. It refuses any host that is not loopback, so it cannot be
+// pointed at someone else's server by mistake, and it always stops by itself.
+//
+//	load -url http://127.0.0.1:8080 -mode cc -client-id svc -client-secret S
+//	load -url http://127.0.0.1:8080 -mode introspect -client-id api -client-secret S2 -cc-id svc -cc-secret S
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Endpoint paths under the issuer URL.
+const (
+	tokenPath      = "/oauth/token"
+	introspectPath = "/oauth/introspect"
+)
+
+type options struct {
+	baseURL      string
+	mode         string
+	clientID     string
+	clientSecret string
+	ccID         string
+	ccSecret     string
+	token        string
+	scope        string
+	concurrency  int
+	duration     time.Duration
+	warmup       time.Duration
+	timeout      time.Duration
+}
+
+// Result is the JSON line printed at the end of a run.
+type Result struct {
+	Mode        string  `json:"mode"`
+	Concurrency int     `json:"concurrency"`
+	DurationS   float64 `json:"duration_s"`
+	Requests    int     `json:"requests"`
+	Errors      int     `json:"errors"`
+	RPS         float64 `json:"rps"`
+	P50Ms       float64 `json:"p50_ms"`
+	P99Ms       float64 `json:"p99_ms"`
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	base, err := checkURL(o.baseURL)
+	if err != nil {
+		return err
+	}
+	client := newClient(o.concurrency, o.timeout)
+	defer client.CloseIdleConnections()
+
+	// Hard upper bound on the whole run, whatever the server does.
+	ctx, cancel := context.WithTimeout(context.Background(), o.warmup+o.duration+o.timeout+10*time.Second)
+	defer cancel()
+
+	req, err := buildRequest(ctx, client, base, o)
+	if err != nil {
+		return err
+	}
+	res := measure(ctx, client, req, o, stderr)
+	return json.NewEncoder(stdout).Encode(res)
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.baseURL, "url", "http://127.0.0.1:8080", "issuer base URL of the server (loopback only)")
+	fs.StringVar(&o.mode, "mode", "cc", "cc (client-credentials issuance) or introspect")
+	fs.StringVar(&o.clientID, "client-id", "", "client authenticating the measured requests")
+	fs.StringVar(&o.clientSecret, "client-secret", "", "its secret")
+	fs.StringVar(&o.ccID, "cc-id", "", "introspect mode: client_credentials client that mints the token to introspect")
+	fs.StringVar(&o.ccSecret, "cc-secret", "", "its secret")
+	fs.StringVar(&o.token, "token", "", "introspect mode: token to introspect (instead of -cc-id/-cc-secret)")
+	fs.StringVar(&o.scope, "scope", "", "scope requested in cc mode (empty: none)")
+	fs.IntVar(&o.concurrency, "c", 16, "concurrent workers (and connections)")
+	fs.DurationVar(&o.duration, "d", 20*time.Second, "measured duration")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before -d")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var p []string
+	if fs.NArg() > 0 {
+		p = append(p, "unexpected arguments: "+strings.Join(fs.Args(), " "))
+	}
+	if o.mode != "cc" && o.mode != "introspect" {
+		p = append(p, "-mode: must be cc or introspect")
+	}
+	if o.clientID == "" || o.clientSecret == "" {
+		p = append(p, "-client-id and -client-secret are required")
+	}
+	if o.mode == "introspect" && o.token == "" && (o.ccID == "" || o.ccSecret == "") {
+		p = append(p, "introspect mode needs -token, or -cc-id and -cc-secret")
+	}
+	if o.concurrency < 1 || o.concurrency > 1024 {
+		p = append(p, "-c: must be 1..1024")
+	}
+	if o.duration <= 0 || o.duration > time.Hour {
+		p = append(p, "-d: must be in (0, 1h]")
+	}
+	if o.warmup < 0 || o.warmup > 10*time.Minute {
+		p = append(p, "-warmup: must be in [0, 10m]")
+	}
+	if o.timeout <= 0 || o.timeout > time.Minute {
+		p = append(p, "-timeout: must be in (0, 1m]")
+	}
+	if len(p) > 0 {
+		return o, errors.New(strings.Join(p, "; "))
+	}
+	return o, nil
+}
+
+// checkURL accepts only http(s) URLs whose host is a loopback address or
+// "localhost", with no query or fragment, and returns it without a trailing
+// slash.
+func checkURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("-url: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", errors.New("-url: scheme must be http or https")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", errors.New("-url: no user info, query or fragment")
+	}
+	if !isLoopback(u.Hostname()) {
+		return "", fmt.Errorf("-url: host %q is not loopback; this tool only loads local servers", u.Hostname())
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func newClient(c int, timeout time.Duration) *http.Client {
+	tr := &http.Transport{
+		Proxy:               nil, // never leave loopback through a proxy
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        c,
+		MaxIdleConnsPerHost: c,
+		MaxConnsPerHost:     c,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	return &http.Client{
+		Transport: tr,
+		Timeout:   timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// request is everything a worker needs to send one measured request; the
+// body is shared read-only and wrapped in a fresh reader per request.
+type request struct {
+	url        string
+	auth       string
+	body       []byte
+	wantActive bool // introspect: a 2xx answer must say "active":true
+}
+
+func basicAuth(id, secret string) string {
+	// RFC 6749 §2.3.1: form-encode both parts before base64.
+	raw := url.QueryEscape(id) + ":" + url.QueryEscape(secret)
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(raw))
+}
+
+func buildRequest(ctx context.Context, client *http.Client, base string, o options) (request, error) {
+	if o.mode == "cc" {
+		return request{url: base + tokenPath, auth: basicAuth(o.clientID, o.clientSecret), body: ccForm(o.scope)}, nil
+	}
+	tok := o.token
+	if tok == "" {
+		var err error
+		if tok, err = fetchToken(ctx, client, base, o); err != nil {
+			return request{}, err
+		}
+	}
+	form := url.Values{"token": {tok}, "token_type_hint": {"access_token"}}
+	return request{url: base + introspectPath, auth: basicAuth(o.clientID, o.clientSecret),
+		body: []byte(form.Encode()), wantActive: true}, nil
+}
+
+func ccForm(scope string) []byte {
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if scope != "" {
+		form.Set("scope", scope)
+	}
+	return []byte(form.Encode())
+}
+
+// fetchToken mints the one access token introspect mode asks about.
+func fetchToken(ctx context.Context, client *http.Client, base string, o options) (string, error) {
+	status, body, err := post(ctx, client, request{url: base + tokenPath, auth: basicAuth(o.ccID, o.ccSecret), body: ccForm(o.scope)})
+	if err != nil {
+		return "", fmt.Errorf("fetch token: %w", err)
+	}
+	if status/100 != 2 {
+		return "", fmt.Errorf("fetch token: HTTP %d: %s", status, clip(body))
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" {
+		return "", fmt.Errorf("fetch token: no access_token in answer: %s", clip(body))
+	}
+	return tr.AccessToken, nil
+}
+
+func post(ctx context.Context, client *http.Client, r request) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(r.body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", r.auth)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	// Bounded read; draining lets the connection be reused.
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, body, err
+}
+
+func clip(b []byte) string {
+	const max = 512
+	if len(b) > max {
+		return string(b[:max]) + "..."
+	}
+	return string(b)
+}
+
+var activeTrue = []byte(`"active":true`)
+
+// measure runs o.concurrency workers for o.warmup+o.duration. Requests that
+// start inside the measured window count (their latency and errors); those
+// of the warm-up do not. Throughput is counted requests over o.duration.
+func measure(ctx context.Context, client *http.Client, r request, o options, stderr io.Writer) Result {
+	start := time.Now()
+	windowStart := start.Add(o.warmup)
+	end := windowStart.Add(o.duration)
+	// Room for ~50k requests/s in total without growing while measuring.
+	per := max(1024, int(o.duration.Seconds()*50000)/o.concurrency)
+	lat := make([][]time.Duration, o.concurrency)
+	errs := make([]int, o.concurrency)
+	var reported atomic.Bool
+	var wg sync.WaitGroup
+	for w := range o.concurrency {
+		lat[w] = make([]time.Duration, 0, per)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if !t0.Before(end) {
+					return
+				}
+				status, body, err := post(ctx, client, r)
+				d := time.Since(t0)
+				ok := err == nil && status/100 == 2 && (!r.wantActive || bytes.Contains(body, activeTrue))
+				if t0.Before(windowStart) {
+					continue
+				}
+				if !ok {
+					errs[w]++
+					if reported.CompareAndSwap(false, true) {
+						if err != nil {
+							fmt.Fprintf(stderr, "load: first error: %v\n", err)
+						} else {
+							fmt.Fprintf(stderr, "load: first error: HTTP %d: %s\n", status, clip(body))
+						}
+					}
+					continue
+				}
+				lat[w] = append(lat[w], d)
+			}
+		}()
+	}
+	wg.Wait()
+	return summarize(o, lat, errs)
+}
+
+func summarize(o options, lat [][]time.Duration, errs []int) Result {
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	nerr := 0
+	for _, e := range errs {
+		nerr += e
+	}
+	secs := o.duration.Seconds()
+	return Result{
+		Mode: o.mode, Concurrency: o.concurrency, DurationS: secs,
+		Requests: len(all), Errors: nerr,
+		RPS:   round(float64(len(all))/secs, 1),
+		P50Ms: round(ms(percentile(all, 0.50)), 3),
+		P99Ms: round(ms(percentile(all, 0.99)), 3),
+	}
+}
+
+// percentile returns the nearest-rank q-quantile of sorted, 0 when empty.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(float64(len(sorted))*q)) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func round(v float64, digits int) float64 {
+	p := math.Pow10(digits)
+	return math.Round(v*p) / p
+}

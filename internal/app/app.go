@@ -247,6 +247,9 @@ func (k keyAdmin) Keys(ctx context.Context) ([]admin.KeyInfo, error) {
 
 func (k keyAdmin) Rotate(ctx context.Context) (admin.KeyInfo, error) {
 	sk, err := k.m.Rotate(ctx)
+	if errors.Is(err, keys.ErrConcurrentRotation) {
+		return admin.KeyInfo{}, fmt.Errorf("%w: %w", storage.ErrAlreadyExists, err) // the admin API answers 409
+	}
 	if err != nil {
 		return admin.KeyInfo{}, err
 	}

@@ -212,6 +212,15 @@ func testClients(t *testing.T, newStore func(*testing.T) storage.Store) {
 		got, err := s.GetClient(ctx, "c1")
 		must(t, err)
 		equal(t, got, c) // a failed update writes nothing
+		err = s.UpdateClient(ctx, "c1", func(c storage.Client) (storage.Client, error) {
+			c.ID = "c-other"
+			return c, nil
+		})
+		if err == nil {
+			t.Fatal("UpdateClient changed the client id")
+		}
+		_, err = s.GetClient(ctx, "c-other")
+		wantErr(t, err, storage.ErrNotFound)
 
 		c.Name, c.RedirectURIs, c.SecretHash, c.UpdatedAt = "renamed", nil, nil, t0.Add(time.Hour)
 		must(t, s.UpdateClient(ctx, "c1", func(old storage.Client) (storage.Client, error) {

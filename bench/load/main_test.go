@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestCheckURL(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8080", true},
+		{"http://127.0.0.1:8080/", "http://127.0.0.1:8080", true},
+		{"https://localhost:8443/base", "https://localhost:8443/base", true},
+		{"http://[::1]:8080", "http://[::1]:8080", true},
+		{"http://127.8.9.10:1", "http://127.8.9.10:1", true},
+		// Refused: anything that may leave the machine or is ambiguous.
+		{"http://10.0.0.1:8080", "", false},
+		{"http://example.com", "", false},
+		{"http://localhost.example.com", "", false},
+		{"http://127.0.0.1.nip.io", "", false},
+		{"http://0.0.0.0:8080", "", false},
+		{"ftp://127.0.0.1", "", false},
+		{"http://user:pw@127.0.0.1", "", false},
+		{"http://127.0.0.1/?x=1", "", false},
+		{"127.0.0.1:8080", "", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		got, err := checkURL(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("checkURL(%q) = %q, %v; want %q ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	seq := func(n int) []time.Duration {
+		s := make([]time.Duration, n)
+		for i := range s {
+			s[i] = time.Duration(i + 1)
+		}
+		return s
+	}
+	tests := []struct {
+		n    int
+		q    float64
+		want time.Duration
+	}{
+		{0, 0.5, 0},
+		{1, 0.5, 1},
+		{1, 0.99, 1},
+		{2, 0.5, 1},
+		{100, 0.5, 50},
+		{100, 0.99, 99},
+		{1000, 0.99, 990},
+		{101, 0.99, 100},
+	}
+	for _, tt := range tests {
+		if got := percentile(seq(tt.n), tt.q); got != tt.want {
+			t.Errorf("percentile(1..%d, %v) = %v, want %v", tt.n, tt.q, got, tt.want)
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		ok   bool
+	}{
+		{"cc", []string{"-client-id", "a", "-client-secret", "s"}, true},
+		{"introspect with token", []string{"-mode", "introspect", "-client-id", "a", "-client-secret", "s", "-token", "t"}, true},
+		{"introspect with cc creds", []string{"-mode", "introspect", "-client-id", "a", "-client-secret", "s", "-cc-id", "b", "-cc-secret", "x"}, true},
+		{"introspect without token source", []string{"-mode", "introspect", "-client-id", "a", "-client-secret", "s"}, false},
+		{"no credentials", []string{}, false},
+		{"unknown mode", []string{"-mode", "x", "-client-id", "a", "-client-secret", "s"}, false},
+		{"zero concurrency", []string{"-c", "0", "-client-id", "a", "-client-secret", "s"}, false},
+		{"unbounded duration", []string{"-d", "0s", "-client-id", "a", "-client-secret", "s"}, false},
+		{"stray argument", []string{"-client-id", "a", "-client-secret", "s", "extra"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseFlags(tt.args, io.Discard)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+// TestRun drives a fake server in both modes and checks the counting: every
+// answer is 2xx except every 10th token request, and introspection answers
+// say inactive for a wrong token.
+func TestRun(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// RFC 6749 §2.3.1: both parts are form-encoded (as zitadel/oidc decodes them).
+		id, secret, _ := r.BasicAuth()
+		id, _ = url.QueryUnescape(id)
+		secret, _ = url.QueryUnescape(secret)
+		if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
+			http.Error(w, "bad", http.StatusBadRequest)
+			return
+		}
+		switch r.URL.Path {
+		case tokenPath:
+			if id != "svc" || secret != "s/+=" || r.PostForm.Get("grant_type") != "client_credentials" {
+				http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+				return
+			}
+			if n.Add(1)%10 == 0 {
+				http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
+				return
+			}
+			_, _ = io.WriteString(w, `{"access_token":"tok","token_type":"Bearer"}`)
+		case introspectPath:
+			if id != "api" {
+				http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+				return
+			}
+			_, _ = io.WriteString(w, `{"active":`+map[bool]string{true: "true", false: "false"}[r.PostForm.Get("token") == "tok"]+`}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+
+	run1 := func(t *testing.T, args ...string) (Result, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		args = append([]string{"-url", srv.URL, "-c", "4", "-d", "300ms", "-warmup", "50ms"}, args...)
+		if err := run(args, &out, &errb); err != nil {
+			t.Fatalf("run: %v (stderr %s)", err, errb.String())
+		}
+		var res Result
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("output %q: %v", out.String(), err)
+		}
+		return res, errb.String()
+	}
+
+	t.Run("cc counts non-2xx as errors", func(t *testing.T) {
+		res, stderr := run1(t, "-mode", "cc", "-client-id", "svc", "-client-secret", "s/+=")
+		if res.Requests == 0 || res.Errors == 0 || res.Mode != "cc" || res.Concurrency != 4 {
+			t.Fatalf("result %+v", res)
+		}
+		if ratio := float64(res.Errors) / float64(res.Requests+res.Errors); ratio < 0.05 || ratio > 0.15 {
+			t.Fatalf("error ratio %v, want about 0.1", ratio)
+		}
+		if strings.Count(stderr, "first error") != 1 || !strings.Contains(stderr, "HTTP 500") {
+			t.Fatalf("stderr %q: want the first error exactly once", stderr)
+		}
+		if res.P50Ms <= 0 || res.P99Ms < res.P50Ms || res.RPS <= 0 {
+			t.Fatalf("result %+v", res)
+		}
+	})
+	t.Run("introspect fetches a token first", func(t *testing.T) {
+		n.Store(0) // the fetch is request 1: not an error
+		res, _ := run1(t, "-mode", "introspect", "-client-id", "api", "-client-secret", "x", "-cc-id", "svc", "-cc-secret", "s/+=")
+		if res.Requests == 0 || res.Errors != 0 {
+			t.Fatalf("result %+v", res)
+		}
+	})
+	t.Run("inactive answers are errors", func(t *testing.T) {
+		res, _ := run1(t, "-mode", "introspect", "-client-id", "api", "-client-secret", "x", "-token", "wrong")
+		if res.Requests != 0 || res.Errors == 0 {
+			t.Fatalf("result %+v", res)
+		}
+	})
+	t.Run("refuses a remote host", func(t *testing.T) {
+		err := run([]string{"-url", "http://192.0.2.1", "-client-id", "a", "-client-secret", "s"}, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "not loopback") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}

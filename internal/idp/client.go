@@ -82,6 +82,10 @@ type cachedClient struct {
 	expires time.Time
 }
 
+// staleMax bounds how long a cached client is used past its TTL while the
+// database is unavailable.
+const staleMax = 5 * time.Minute
+
 func newClientCache(s storage.ClientStore, ttl time.Duration, now func() time.Time) *clientCache {
 	return &clientCache{store: s, ttl: ttl, now: now, m: map[string]cachedClient{}}
 }
@@ -100,6 +104,11 @@ func (cc *clientCache) get(ctx context.Context, id string) (storage.Client, erro
 	c, err := cc.store.GetClient(ctx, id)
 	found := err == nil
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		// Stale-if-error: while the database is unreachable, a client seen
+		// within staleMax keeps working (RL-04; tokens keep flowing).
+		if ok && e.found && errors.Is(err, storage.ErrUnavailable) && now.Sub(e.expires) < staleMax {
+			return e.c, nil
+		}
 		return storage.Client{}, err
 	}
 	cc.mu.Lock()

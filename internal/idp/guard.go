@@ -68,10 +68,21 @@ func (p *Provider) tokenEndpointGuard(next http.Handler) http.Handler {
 			fail(http.StatusTooManyRequests, oidc.ErrInvalidRequest().WithDescription("too many failed client authentications; retry later"))
 			return
 		}
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := &retryAfterWriter{statusWriter{ResponseWriter: w, status: http.StatusOK}}
 		next.ServeHTTP(sw, r)
 		if sw.status == http.StatusUnauthorized {
 			p.ipLim.Fail(ipKey)
 		}
 	})
+}
+
+// retryAfterWriter adds Retry-After to 503 answers (RL-04: the database is
+// down; the client should come back).
+type retryAfterWriter struct{ statusWriter }
+
+func (w *retryAfterWriter) WriteHeader(s int) {
+	if s == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	w.statusWriter.WriteHeader(s)
 }

@@ -220,6 +220,21 @@ func bearerChallenge(next http.Handler) http.Handler {
 
 type challengeWriter struct{ http.ResponseWriter }
 
+// noQueryToken refuses access tokens in the query string (RFC 6750 §2.3 is
+// not supported: URLs end up in logs and Referer headers).
+func noQueryToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("access_token") {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request"`)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"access tokens are not accepted in the query string"}`))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func (w *challengeWriter) WriteHeader(status int) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)

@@ -212,7 +212,7 @@ func (p *Provider) routes() http.Handler {
 	mux.Handle(prefix+pathToken, guarded)
 	mux.Handle(prefix+pathIntrospect, guarded)
 	mux.Handle(prefix+pathRevoke, guarded)
-	mux.Handle(prefix+pathUserinfo, bearerChallenge(opHandler))
+	mux.Handle(prefix+pathUserinfo, bearerChallenge(noQueryToken(opHandler)))
 	mux.Handle(prefix+pathJWKS, opHandler)
 	return p.metrics.instrument(mux)
 }

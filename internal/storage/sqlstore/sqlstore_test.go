@@ -2,13 +2,8 @@ package sqlstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,9 +11,9 @@ import (
 	"github.com/gatehouse/gatehouse/internal/storage"
 	"github.com/gatehouse/gatehouse/internal/storage/conformance"
 	"github.com/gatehouse/gatehouse/internal/storage/sqlstore"
+	"github.com/gatehouse/gatehouse/internal/testutil/pgtest"
 )
 
-const postgresEnv = "GATEHOUSE_TEST_POSTGRES_DSN"
 
 func newSQLite(tb testing.TB) *sqlstore.Store {
 	tb.Helper()
@@ -49,63 +44,11 @@ func TestSQLiteMemory(t *testing.T) {
 	})
 }
 
-// postgresDSN returns the test database DSN; without one the test is skipped
-// locally and fails in CI.
-func postgresDSN(tb testing.TB) string {
+// openPG opens a store on a fresh PostgreSQL schema (pgtest skips locally
+// without GATEHOUSE_TEST_POSTGRES_DSN and fails in CI).
+func openPG(tb testing.TB) *sqlstore.Store {
 	tb.Helper()
-	dsn := os.Getenv(postgresEnv)
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("%s must be set in CI", postgresEnv)
-		}
-		tb.Skipf("%s not set", postgresEnv)
-	}
-	return dsn
-}
-
-// pgSchemas creates isolated schemas in the test database and returns, for
-// each, a DSN whose search_path points at it. Schemas are dropped in cleanup.
-type pgSchemas struct {
-	dsn   string
-	admin *sql.DB
-}
-
-func newPGSchemas(tb testing.TB) *pgSchemas {
-	tb.Helper()
-	dsn := postgresDSN(tb)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = admin.Close() })
-	return &pgSchemas{dsn: dsn, admin: admin}
-}
-
-func (p *pgSchemas) schemaDSN(tb testing.TB) string {
-	tb.Helper()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	schema := "gh_test_" + hex.EncodeToString(b)
-	if _, err := p.admin.ExecContext(tb.Context(), "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := p.admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema: %v", err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(p.dsn, "?") {
-		sep = "&"
-	}
-	return p.dsn + sep + "search_path=" + schema
-}
-
-func (p *pgSchemas) open(tb testing.TB) *sqlstore.Store {
-	tb.Helper()
-	s, err := sqlstore.Open(tb.Context(), sqlstore.DriverPostgres, p.schemaDSN(tb))
+	s, err := sqlstore.Open(tb.Context(), sqlstore.DriverPostgres, pgtest.SchemaDSN(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -115,16 +58,14 @@ func (p *pgSchemas) open(tb testing.TB) *sqlstore.Store {
 
 func TestPostgres(t *testing.T) {
 	t.Parallel()
-	p := newPGSchemas(t)
-	conformance.RunTests(t, func(t *testing.T) storage.Store { return p.open(t) })
+	conformance.RunTests(t, func(t *testing.T) storage.Store { return openPG(t) })
 }
 
 // TestPostgresConcurrentMigrate opens two stores on one empty schema at once,
 // as two replicas starting together would: both must succeed.
 func TestPostgresConcurrentMigrate(t *testing.T) {
 	t.Parallel()
-	p := newPGSchemas(t)
-	dsn := p.schemaDSN(t)
+	dsn := pgtest.SchemaDSN(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
 	for i := range errs {
@@ -216,5 +157,5 @@ func benchmarkGetClient(b *testing.B, s *sqlstore.Store) {
 
 func BenchmarkGetClient(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) { benchmarkGetClient(b, newSQLite(b)) })
-	b.Run("postgres", func(b *testing.B) { benchmarkGetClient(b, newPGSchemas(b).open(b)) })
+	b.Run("postgres", func(b *testing.B) { benchmarkGetClient(b, openPG(b)) })
 }

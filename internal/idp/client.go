@@ -41,7 +41,9 @@ func (c client) AuthMethod() oidc.AuthMethod {
 	}
 	return oidc.AuthMethodBasic
 }
-func (c client) ResponseTypes() []oidc.ResponseType { return []oidc.ResponseType{oidc.ResponseTypeCode} }
+func (c client) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
 func (c client) GrantTypes() []oidc.GrantType {
 	out := make([]oidc.GrantType, 0, len(c.Client.GrantTypes))
 	for _, g := range c.Client.GrantTypes {
@@ -49,14 +51,14 @@ func (c client) GrantTypes() []oidc.GrantType {
 	}
 	return out
 }
-func (c client) LoginURL(string) string                { return "" }
-func (c client) AccessTokenType() op.AccessTokenType   { return op.AccessTokenTypeJWT }
-func (c client) IDTokenLifetime() time.Duration        { return 0 }
-func (c client) DevMode() bool                         { return false }
-func (c client) IsScopeAllowed(s string) bool          { return slices.Contains(c.Scopes, s) }
-func (c client) IDTokenUserinfoClaimsAssertion() bool  { return false }
-func (c client) ClockSkew() time.Duration              { return 0 }
-func (c client) hasGrant(g string) bool                { return slices.Contains(c.Client.GrantTypes, g) }
+func (c client) LoginURL(string) string               { return "" }
+func (c client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
+func (c client) IDTokenLifetime() time.Duration       { return 0 }
+func (c client) DevMode() bool                        { return false }
+func (c client) IsScopeAllowed(s string) bool         { return slices.Contains(c.Scopes, s) }
+func (c client) IDTokenUserinfoClaimsAssertion() bool { return false }
+func (c client) ClockSkew() time.Duration             { return 0 }
+func (c client) hasGrant(g string) bool               { return slices.Contains(c.Client.GrantTypes, g) }
 func (c client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }

@@ -269,4 +269,3 @@ func (c *introspectionCache) put(k [32]byte, v verifiedToken) {
 	c.m[k] = v
 	c.mu.Unlock()
 }
-

@@ -56,19 +56,19 @@ type Claims struct {
 
 // Config holds the IdP's tunables (validated by internal/config).
 type Config struct {
-	Issuer           string
-	AccessTokenTTL   time.Duration
-	IDTokenTTL       time.Duration
-	AuthCodeTTL      time.Duration
-	AuthRequestTTL   time.Duration
-	RefreshIdleTTL   time.Duration
-	RefreshMaxTTL    time.Duration
-	SessionIdle      time.Duration
-	SessionAbsolute  time.Duration
-	Claims           Claims
-	TrustedProxies   []netip.Prefix
-	RevocationPoll   time.Duration // how often revocations from other replicas are loaded (default 2s)
-	ClientCacheTTL   time.Duration // how long a client record is cached (default 2s)
+	Issuer          string
+	AccessTokenTTL  time.Duration
+	IDTokenTTL      time.Duration
+	AuthCodeTTL     time.Duration
+	AuthRequestTTL  time.Duration
+	RefreshIdleTTL  time.Duration
+	RefreshMaxTTL   time.Duration
+	SessionIdle     time.Duration
+	SessionAbsolute time.Duration
+	Claims          Claims
+	TrustedProxies  []netip.Prefix
+	RevocationPoll  time.Duration // how often revocations from other replicas are loaded (default 2s)
+	ClientCacheTTL  time.Duration // how long a client record is cached (default 2s)
 }
 
 // Deps are the IdP's collaborators.

@@ -24,8 +24,8 @@ func TestMatchRedirectURI(t *testing.T) {
 		"//evil.com", "//client.example.com/cb", "javascript:alert(1)", "data:text/html,x", "http://client.example.com/cb",
 		"https://client.example.com:443/cb", "https://client.example.com/cb ", " https://client.example.com/cb",
 		"http://localhost/native", "http://localhost:51234/native", // localhost is not 127.0.0.1
-		"http://127.0.0.1:9000/cb",   // 127.0.0.1 is not localhost
-		"http://localhost:9001/cb",   // localhost gets no port exception
+		"http://127.0.0.1:9000/cb", // 127.0.0.1 is not localhost
+		"http://localhost:9001/cb", // localhost gets no port exception
 		"http://127.0.0.1:1/native/", "http://127.0.0.1:1/native?x=1", "http://127.0.0.1:1/native#x",
 		"http://user@127.0.0.1:1/native", "http://127.0.0.1:abc/native", "http://127.0.0.2/native",
 		"https://127.0.0.1/native", "http://127.0.0.1.evil.com/native", "", "com.example.app:/oauth/x",

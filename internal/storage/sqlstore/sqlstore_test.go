@@ -14,7 +14,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/testutil/pgtest"
 )
 
-
 func newSQLite(tb testing.TB) *sqlstore.Store {
 	tb.Helper()
 	s, err := sqlstore.Open(tb.Context(), sqlstore.DriverSQLite, filepath.Join(tb.TempDir(), "gatehouse.db"))

@@ -71,6 +71,7 @@ type Env struct {
 	Logs    *logBuffer
 	Secrets map[string]string // client id -> secret
 	Store   storage.Store
+	Config  config.Config
 }
 
 type backend struct {
@@ -123,9 +124,17 @@ func newEnv(t *testing.T, driver, dsn string, tweak func(*config.Config)) *Env {
 	if _, err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	e := startApp(t, srv, &handler, cfg)
+	e.seed()
+	return e
+}
+
+// startApp runs one Gatehouse replica with cfg behind srv.
+func startApp(t *testing.T, srv *httptest.Server, handler *atomic.Value, cfg config.Config) *Env {
+	t.Helper()
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	hasher, err := password.NewInsecureHasherForTests(password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	hasher, err := password.NewInsecureHasherForTests(password.TestParams)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,10 +149,24 @@ func newEnv(t *testing.T, driver, dsn string, tweak func(*config.Config)) *Env {
 		srv.Close()
 		a.Close()
 	})
-	e := &Env{t: t, App: a, Server: srv, Issuer: issuer, Clock: clk, Logs: logs, Secrets: map[string]string{}, Store: a.Store}
-	e.seed()
+	e := &Env{t: t, App: a, Server: srv, Issuer: cfg.Issuer, Clock: clk, Logs: logs, Secrets: map[string]string{}, Store: a.Store, Config: cfg}
 	t.Cleanup(e.assertNoSecretsLogged)
 	return e
+}
+
+// replica starts a second Gatehouse on the same storage and secrets as e,
+// behind its own listener but with the same issuer, as replicas behind a
+// load balancer are.
+func (e *Env) replica(t *testing.T) *Env {
+	t.Helper()
+	var handler atomic.Value
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handler.Load().(http.Handler).ServeHTTP(w, r)
+	}))
+	cfg := e.Config
+	r := startApp(t, srv, &handler, cfg)
+	r.Secrets = e.Secrets
+	return r
 }
 
 func (e *Env) seed() {

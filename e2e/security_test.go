@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/storage"
 )
 
 func sqliteEnv(t *testing.T, tweak func(*config.Config)) *Env {
@@ -386,5 +389,64 @@ func TestClientAuthThrottling(t *testing.T) {
 		t.Fatalf("BF-01/not-for-good: still blocked after the window: %d %v", st, out)
 	} else {
 		e.remember(str(out["access_token"]))
+	}
+}
+
+// TestRefreshLifetimes: idle and absolute refresh-token lifetimes (OA-T).
+func TestRefreshLifetimes(t *testing.T) {
+	e := sqliteEnv(t, func(c *config.Config) {
+		c.IDP.RefreshTokenIdleTTL = config.Duration(2 * time.Hour)
+		c.IDP.RefreshTokenMaxTTL = config.Duration(5 * time.Hour)
+	})
+	refresh := func(rt string) (int, string) {
+		st, out, _ := e.postForm(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "web", e.Secrets["web"])
+		e.remember(str(out["access_token"]), str(out["refresh_token"]), str(out["id_token"]))
+		return st, str(out["refresh_token"])
+	}
+	t.Run("OA-T/idle", func(t *testing.T) {
+		rt := str(e.codeFlow(t, "web")["refresh_token"])
+		e.Clock.Advance(2*time.Hour + time.Minute)
+		if st, _ := refresh(rt); st != 400 {
+			t.Fatal("idle refresh token accepted")
+		}
+	})
+	t.Run("OA-T/absolute", func(t *testing.T) {
+		rt := str(e.codeFlow(t, "web")["refresh_token"])
+		for i := 0; i < 4; i++ { // used every 90 min: idle never hits, absolute (5 h) does
+			e.Clock.Advance(90 * time.Minute)
+			st, next := refresh(rt)
+			if i < 3 && st != 200 {
+				t.Fatalf("step %d: %d", i, st)
+			}
+			if i == 3 && st != 400 {
+				t.Fatal("refresh token family outlived its absolute lifetime")
+			}
+			rt = next
+		}
+	})
+}
+
+// TestPasswordRehashOnLogin: a hash with outdated parameters is upgraded at
+// the next successful login (PW-01).
+func TestPasswordRehashOnLogin(t *testing.T) {
+	e := sqliteEnv(t, nil)
+	weak, err := password.NewInsecureHasherForTests(password.Params{Memory: 32, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := weak.Hash(alicePassword)
+	ctx := context.Background()
+	if err := e.Store.UpdateUser(ctx, "usr_bob", func(u storage.User) (storage.User, error) { u.PasswordHash = h; return u, nil }); err != nil {
+		t.Fatal(err)
+	}
+	_, ch := pkce()
+	loc := e.authorize(t, e.browser(), authParams("firstparty", webRedirect, ch), "bob", alicePassword)
+	e.remember(loc.Query().Get("code"))
+	u, _ := e.Store.GetUser(ctx, "usr_bob")
+	if u.PasswordHash == h || !strings.Contains(u.PasswordHash, "m=64,") {
+		t.Fatalf("PW-01/rehash: hash not upgraded: %.40s", u.PasswordHash)
+	}
+	if loc.Query().Get("code") == "" {
+		t.Fatal("login failed")
 	}
 }

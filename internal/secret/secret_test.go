@@ -1,0 +1,68 @@
+package secret
+
+import (
+	"encoding/base64"
+	"testing"
+)
+
+func TestTokenEntropy(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		s := New()
+		b, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil || len(b) != 32 {
+			t.Fatalf("OA-C/entropy: %q decodes to %d bytes (%v)", s, len(b), err)
+		}
+		if seen[s] {
+			t.Fatal("repeated token")
+		}
+		seen[s] = true
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("fewer than 128 bits must panic")
+		}
+	}()
+	Token(15)
+}
+
+func TestKeyed(t *testing.T) {
+	if _, err := NewKeyed(make([]byte, 31)); err == nil {
+		t.Fatal("short pepper accepted")
+	}
+	k, _ := NewKeyed([]byte("0123456789abcdef0123456789abcdef"))
+	k2, _ := NewKeyed([]byte("0123456789abcdef0123456789abcdeX"))
+	sum := k.Sum("ghs_secret")
+	cases := []struct {
+		name string
+		k    *Keyed
+		in   string
+		sum  []byte
+		want bool
+	}{
+		{"match", k, "ghs_secret", sum, true},
+		{"OA-A/wrong-secret", k, "ghs_secreT", sum, false},
+		{"OA-A/prefix", k, "ghs_secre", sum, false},
+		{"OA-A/other-pepper", k2, "ghs_secret", sum, false},
+		{"OA-A/empty-hash", k, "ghs_secret", nil, false},
+		{"OA-A/truncated-hash", k, "ghs_secret", sum[:16], false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.k.Verify(c.in, c.sum); got != c.want {
+				t.Fatalf("Verify = %v", got)
+			}
+		})
+	}
+	if Lookup("a") == Lookup("b") || Lookup("a") != Lookup("a") {
+		t.Fatal("Lookup is not a function of its input")
+	}
+}
+
+func BenchmarkKeyedVerify(b *testing.B) {
+	k, _ := NewKeyed(make([]byte, 32))
+	sum := k.Sum("ghs_" + New())
+	for b.Loop() {
+		k.Verify("ghs_wrong", sum)
+	}
+}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -27,7 +28,7 @@ import (
 // Browser test limits: one step (navigate, click and wait) and one test.
 const (
 	stepTimeout    = 10 * time.Second
-	browserTimeout = 45 * time.Second
+	browserTimeout = 90 * time.Second
 	demoClientID   = "demo"
 )
 
@@ -51,6 +52,13 @@ func (l *hitLog) add(h hit) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.hits = append(l.hits, h)
+}
+
+// all returns a copy of the log.
+func (l *hitLog) all() []hit {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]hit(nil), l.hits...)
 }
 
 // find returns the requests for method and path.
@@ -226,6 +234,8 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 	)
+	// The first Do binds the browser's life to its context, so it gets the
+	// whole-browser cap, never a step timeout.
 	base, cancelBase := context.WithTimeout(context.Background(), browserTimeout)
 	actx, cancelAlloc := chromedp.NewExecAllocator(base, opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
@@ -234,67 +244,78 @@ func newBrowser(t *testing.T) context.Context {
 		cancelAlloc()
 		cancelBase()
 	})
-	run(t, ctx, "start browser")
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
 	return ctx
 }
 
-// newTab opens another tab in the browser of ctx (same profile, so the same
-// cookies); it closes when the test ends.
+// newTab opens a tab in a new browser context of the browser of ctx: its own
+// cookie jar, like a fresh incognito window. It closes when the test ends.
 func newTab(t *testing.T, ctx context.Context) context.Context {
 	t.Helper()
-	tab, cancel := chromedp.NewContext(ctx)
+	tab, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	run(t, tab, "open tab")
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("open tab: %v", err)
+	}
 	return tab
 }
 
-// run runs actions within stepTimeout and fails the test on error.
-func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
+// run runs steps within stepTimeout and fails the test on error.
+func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := tryRun(ctx, actions...); err != nil {
+	if _, err := get1(ctx, chromedp.Steps(steps...)); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }
 
-func tryRun(ctx context.Context, actions ...chromedp.Action) error {
+// get1 runs one action within stepTimeout and returns its value.
+func get1[T any](ctx context.Context, a chromedp.Action[T]) (T, error) {
 	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	err := chromedp.Run(sctx, actions...)
+	v, err := chromedp.Run(sctx, a)
 	if errors.Is(err, context.DeadlineExceeded) {
-		return errors.New("timed out after " + stepTimeout.String())
+		err = fmt.Errorf("timed out after %v: %w", stepTimeout, err)
 	}
-	return err
+	return v, err
 }
 
-// text returns the text content of the element matching sel.
+// must runs one action within stepTimeout and fails the test on error.
+func must[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := get1(ctx, a)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// text returns the trimmed text of the visible element matching the CSS
+// selector sel.
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	var s string
-	run(t, ctx, "read "+sel, chromedp.Text(sel, &s, chromedp.ByQuery, chromedp.NodeVisible))
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(must(t, ctx, "read "+sel, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible)))
 }
 
 // location returns the URL the tab shows.
 func location(t *testing.T, ctx context.Context) string {
 	t.Helper()
-	var u string
-	run(t, ctx, "read location", chromedp.Location(&u))
-	return u
+	return must(t, ctx, "read location", chromedp.Location())
 }
 
-// eval evaluates a JavaScript expression in the tab (the test's own script;
-// Gatehouse's pages carry none) into out.
-func eval(t *testing.T, ctx context.Context, expr string, out any) {
+// js evaluates a JavaScript expression in the tab (the test's own script;
+// Gatehouse's pages carry none).
+func js[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
-	run(t, ctx, "evaluate "+expr, chromedp.Evaluate(expr, out))
+	return must(t, ctx, "evaluate "+expr, chromedp.Evaluate[T](expr))
 }
 
 // screenshot saves a full-page PNG as name into t.TempDir(), and into
 // $GATEHOUSE_SCREENSHOT_DIR when it is set, for a human to look at.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	var png []byte
-	run(t, ctx, "screenshot "+name, chromedp.FullScreenshot(&png, 100))
+	png := must(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
 	dirs := []string{t.TempDir()}
 	if d := os.Getenv("GATEHOUSE_SCREENSHOT_DIR"); d != "" {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -309,22 +330,50 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
-// documentStatus watches the tab and returns a function giving the HTTP
-// status of the last top-level document response whose URL contains path.
-func documentStatus(ctx context.Context, path string) func() int64 {
-	var mu sync.Mutex
-	var status int64
-	chromedp.ListenTarget(ctx, func(ev any) {
-		if e, ok := ev.(*network.EventResponseReceived); ok && e.Type == network.ResourceTypeDocument &&
-			strings.Contains(e.Response.URL, path) {
-			mu.Lock()
-			status = e.Response.Status
-			mu.Unlock()
+// navResponse runs steps that cause a top-level navigation (a click on a
+// submit button) within stepTimeout and returns the response of the document
+// that loaded: its final status and URL after redirects.
+func navResponse(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) *network.Response {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	resp, err := chromedp.RunResponse(sctx, steps...)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return resp
+}
+
+// waitTrue polls a JavaScript predicate in the tab until it holds, failing
+// the test after stepTimeout with what the page then says about it (show).
+func waitTrue(t *testing.T, ctx context.Context, predicate, show string) {
+	t.Helper()
+	if _, err := get1(ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(stepTimeout-time.Second))); err != nil {
+		got, _ := get1(ctx, chromedp.Evaluate[string]("String("+show+")"))
+		t.Fatalf("waiting for %s: %v (%s = %q)", predicate, err, show, got)
+	}
+}
+
+// frameTarget waits for the iframe target (an out-of-process frame) whose URL
+// is u and returns a context attached to it.
+func frameTarget(t *testing.T, ctx context.Context, u string) context.Context {
+	t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		infos, err := chromedp.Targets(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	return func() int64 {
-		mu.Lock()
-		defer mu.Unlock()
-		return status
+		for _, info := range infos {
+			if info.Type == "iframe" && info.URL == u {
+				fctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(info.TargetID))
+				t.Cleanup(cancel)
+				return fctx
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no iframe target for %s", u)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -184,7 +184,12 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodGet {
 		page := ui.ConsentPage{Action: p.endpoint(pathConsent), CSRF: p.csrfToken(w, r, req.ID), AuthRequestID: req.ID,
-			ClientName: clientName(c), Audience: req.Audience}
+			ClientName: clientName(c)}
+		for _, a := range req.Audience {
+			if a != p.cfg.Issuer { // the issuer itself means nothing to a user
+				page.Audience = append(page.Audience, a)
+			}
+		}
 		for _, s := range req.Scopes {
 			page.Scopes = append(page.Scopes, ui.Scope{Name: s, Description: scopeDescription(s)})
 		}

@@ -106,16 +106,22 @@ func (p *Provider) checkCSRF(r *http.Request, purpose string) bool {
 	if r.Method != http.MethodPost {
 		return false
 	}
-	if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" && sfs != "same-origin" && sfs != "none" {
+	sfs := r.Header.Get("Sec-Fetch-Site")
+	if sfs != "" && sfs != "same-origin" && sfs != "none" {
 		return false
 	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+	// Pages are served with Referrer-Policy: no-referrer, so browsers send
+	// "Origin: null" on their own same-origin form posts. "null" is accepted
+	// only when Sec-Fetch-Site vouches for the same origin.
+	if o := r.Header.Get("Origin"); o == "null" {
+		if sfs != "same-origin" {
+			return false
+		}
+	} else if o != "" {
 		ou, err := url.Parse(o)
 		if err != nil || ou.Scheme != p.issuer.Scheme || ou.Host != p.issuer.Host {
 			return false
 		}
-	} else if o == "null" {
-		return false
 	}
 	ck, err := r.Cookie(csrfCookie)
 	if err != nil || len(ck.Value) < 22 || len(ck.Value) > 64 {

@@ -61,6 +61,12 @@ type Result struct {
 	DurationS   float64 `json:"duration_s"`
 	Requests    int     `json:"requests"`
 	Errors      int     `json:"errors"`
+	// Sent counts every request, warm-up included: the server's CPU time
+	// over the whole run divided by Sent is its CPU cost per request.
+	Sent int `json:"sent"`
+	// ClientCPUUs is this tool's own CPU time per sent request (µs): what
+	// the load generator takes from a machine it shares with the server.
+	ClientCPUUs float64 `json:"client_cpu_us_per_req"`
 	RPS         float64 `json:"rps"`
 	P50Ms       float64 `json:"p50_ms"`
 	P99Ms       float64 `json:"p99_ms"`
@@ -93,7 +99,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cpu0 := processCPU()
 	res := measure(ctx, client, req, o, stderr)
+	if cpu := processCPU() - cpu0; res.Sent > 0 && cpu > 0 {
+		res.ClientCPUUs = round(float64(cpu.Microseconds())/float64(res.Sent), 1)
+	}
 	return json.NewEncoder(stdout).Encode(res)
 }
 
@@ -291,6 +301,7 @@ func measure(ctx context.Context, client *http.Client, r request, o options, std
 	per := max(1024, int(o.duration.Seconds()*50000)/o.concurrency)
 	lat := make([][]time.Duration, o.concurrency)
 	errs := make([]int, o.concurrency)
+	sent := make([]int, o.concurrency)
 	var reported atomic.Bool
 	var wg sync.WaitGroup
 	for w := range o.concurrency {
@@ -305,6 +316,7 @@ func measure(ctx context.Context, client *http.Client, r request, o options, std
 				}
 				status, body, err := post(ctx, client, r)
 				d := time.Since(t0)
+				sent[w]++
 				ok := err == nil && status/100 == 2 && (!r.wantActive || bytes.Contains(body, activeTrue))
 				if t0.Before(windowStart) {
 					continue
@@ -325,20 +337,21 @@ func measure(ctx context.Context, client *http.Client, r request, o options, std
 		}()
 	}
 	wg.Wait()
-	return summarize(o, lat, errs)
+	return summarize(o, lat, errs, sent)
 }
 
-func summarize(o options, lat [][]time.Duration, errs []int) Result {
+func summarize(o options, lat [][]time.Duration, errs, sent []int) Result {
 	all := slices.Concat(lat...)
 	slices.Sort(all)
-	nerr := 0
-	for _, e := range errs {
-		nerr += e
+	nerr, nsent := 0, 0
+	for w := range errs {
+		nerr += errs[w]
+		nsent += sent[w]
 	}
 	secs := o.duration.Seconds()
 	return Result{
 		Mode: o.mode, Concurrency: o.concurrency, DurationS: secs,
-		Requests: len(all), Errors: nerr,
+		Requests: len(all), Errors: nerr, Sent: nsent,
 		RPS:   round(float64(len(all))/secs, 1),
 		P50Ms: round(ms(percentile(all, 0.50)), 3),
 		P99Ms: round(ms(percentile(all, 0.99)), 3),

@@ -160,6 +160,9 @@ func TestRun(t *testing.T) {
 		if strings.Count(stderr, "first error") != 1 || !strings.Contains(stderr, "HTTP 500") {
 			t.Fatalf("stderr %q: want the first error exactly once", stderr)
 		}
+		if res.Sent < res.Requests+res.Errors {
+			t.Fatalf("sent %d < requests %d + errors %d", res.Sent, res.Requests, res.Errors)
+		}
 		if res.P50Ms <= 0 || res.P99Ms < res.P50Ms || res.RPS <= 0 {
 			t.Fatalf("result %+v", res)
 		}

@@ -18,10 +18,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/gatehouse/gatehouse/internal/app"
-	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/devdemo"
-	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/storage"
 )
 
@@ -115,50 +112,10 @@ type localEnv struct {
 // nil, wraps the IdP handler (a test may strip headers with it).
 func newLocalEnv(t *testing.T, driver, dsn string, wrap func(http.Handler) http.Handler) *localEnv {
 	t.Helper()
-	var handler atomic.Value
 	hits := &hitLog{}
-	srv := httptest.NewUnstartedServer(hits.record(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handler.Load().(http.Handler).ServeHTTP(w, r)
-	})))
-	issuer := "http://localhost:" + portOf(srv.Listener.Addr().String())
-	cfg := config.Default()
-	cfg.Issuer = issuer
-	cfg.Storage = config.StorageConfig{Driver: driver, DSN: dsn}
-	cfg.Secrets.KeyEncryptionKey = randB64(32)
-	cfg.Secrets.Pepper = randB64(32)
-	cfg.Admin.Listen = ""
-	cfg.IDP.Signing.Algorithm = "ES256"
-	if _, err := cfg.Validate(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	logs := &logBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	hasher, err := password.NewInsecureHasherForTests(password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{}
-	a, err := app.New(t.Context(), cfg, log, app.Options{Now: clk.Now, Passwords: hasher})
-	if err != nil {
-		t.Fatalf("app: %v", err)
-	}
-	h := a.IDP.Handler()
-	if wrap != nil {
-		h = wrap(h)
-	}
-	handler.Store(h)
-	srv.Start()
-	t.Cleanup(func() {
-		srv.Close()
-		a.Close()
-	})
-	e := &Env{t: t, App: a, Server: srv, Issuer: issuer, Clock: clk, Logs: logs, Secrets: map[string]string{}, Store: a.Store}
-	e.seed()
-	t.Cleanup(e.assertNoSecretsLogged)
+	e := newEnvWith(t, driver, dsn, nil, envOptions{localhost: true, outer: hits.record, inner: wrap})
 	return &localEnv{Env: e, Hits: hits}
 }
-
-func portOf(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
 
 // forEachLocalBackend runs fn against a fresh localhost Gatehouse on every
 // storage backend.

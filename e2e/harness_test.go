@@ -10,12 +10,14 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,11 +108,30 @@ func randB64(n int) string {
 // the configuration.
 func newEnv(t *testing.T, driver, dsn string, tweak func(*config.Config)) *Env {
 	t.Helper()
+	return newEnvWith(t, driver, dsn, tweak, envOptions{})
+}
+
+// envOptions vary how a test Gatehouse is served.
+type envOptions struct {
+	localhost bool                            // issuer http://localhost:PORT instead of 127.0.0.1
+	outer     func(http.Handler) http.Handler // wraps the whole server (e.g. a request log)
+	inner     func(http.Handler) http.Handler // wraps the IdP handler (e.g. strips headers)
+}
+
+func newEnvWith(t *testing.T, driver, dsn string, tweak func(*config.Config), o envOptions) *Env {
+	t.Helper()
 	var handler atomic.Value
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handler.Load().(http.Handler).ServeHTTP(w, r)
-	}))
+	})
+	if o.outer != nil {
+		h = o.outer(h)
+	}
+	srv := httptest.NewUnstartedServer(h)
 	issuer := "http://" + srv.Listener.Addr().String()
+	if o.localhost {
+		issuer = "http://localhost:" + strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+	}
 	cfg := config.Default()
 	cfg.Issuer = issuer
 	cfg.Storage = config.StorageConfig{Driver: driver, DSN: dsn}
@@ -124,13 +145,13 @@ func newEnv(t *testing.T, driver, dsn string, tweak func(*config.Config)) *Env {
 	if _, err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	e := startApp(t, srv, &handler, cfg)
+	e := startApp(t, srv, &handler, cfg, o.inner)
 	e.seed()
 	return e
 }
 
 // startApp runs one Gatehouse replica with cfg behind srv.
-func startApp(t *testing.T, srv *httptest.Server, handler *atomic.Value, cfg config.Config) *Env {
+func startApp(t *testing.T, srv *httptest.Server, handler *atomic.Value, cfg config.Config, wrap func(http.Handler) http.Handler) *Env {
 	t.Helper()
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -143,7 +164,11 @@ func startApp(t *testing.T, srv *httptest.Server, handler *atomic.Value, cfg con
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}
-	handler.Store(a.IDP.Handler())
+	h := a.IDP.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	handler.Store(h)
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
@@ -164,7 +189,7 @@ func (e *Env) replica(t *testing.T) *Env {
 		handler.Load().(http.Handler).ServeHTTP(w, r)
 	}))
 	cfg := e.Config
-	r := startApp(t, srv, &handler, cfg)
+	r := startApp(t, srv, &handler, cfg, nil)
 	r.Secrets = e.Secrets
 	return r
 }

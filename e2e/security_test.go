@@ -450,3 +450,69 @@ func TestPasswordRehashOnLogin(t *testing.T) {
 		t.Fatal("login failed")
 	}
 }
+
+// TestEmergencyKeyRevocation: revoking the signing key removes it from the
+// JWKS at once and makes its tokens inactive, even those whose verification
+// was cached; a replacement key signs from then on.
+func TestEmergencyKeyRevocation(t *testing.T) {
+	e := sqliteEnv(t, nil)
+	st, tok, _ := e.postForm(t, "/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "service", e.Secrets["service"])
+	if st != 200 {
+		t.Fatal(st)
+	}
+	at := str(tok["access_token"])
+	e.remember(at)
+	if e.introspect(t, at)["active"] != true {
+		t.Fatal("inactive before revocation")
+	}
+	h, _ := decodeJWT(t, at)
+	kid := h["kid"].(string)
+	if err := e.App.Keys.Revoke(context.Background(), kid); err != nil {
+		t.Fatal(err)
+	}
+	if jwksKids(t, e.Issuer)[kid] {
+		t.Fatal("revoked key still published")
+	}
+	if e.introspect(t, at)["active"] != false {
+		t.Fatal("token of a revoked key still active (cached verification)")
+	}
+	st, tok, _ = e.postForm(t, "/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "service", e.Secrets["service"])
+	if st != 200 {
+		t.Fatal(st)
+	}
+	e.remember(str(tok["access_token"]))
+	if h2, _ := decodeJWT(t, str(tok["access_token"])); h2["kid"] == kid || e.introspect(t, str(tok["access_token"]))["active"] != true {
+		t.Fatal("no working replacement key")
+	}
+}
+
+// TestConsentDoubleSubmit: a second Allow for a finished request is a clean
+// 400 page, and issues no second code.
+func TestConsentDoubleSubmit(t *testing.T) {
+	e := sqliteEnv(t, nil)
+	b := e.browser()
+	page := e.loginPage(t, b, "web")
+	resp := e.postLogin(t, b, page, "alice", alicePassword, nil)
+	resp.Body.Close()
+	resp, err := b.Get(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	consent := readBody(t, resp)
+	form := url.Values{"csrf": {hidden(consent, "csrf")}, "auth_request": {hidden(consent, "auth_request")}, "decision": {"allow"}}
+	first, err := noRedirect(b).PostForm(e.Issuer+"/consent", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Body.Close()
+	loc, _ := url.Parse(first.Header.Get("Location"))
+	e.remember(loc.Query().Get("code"))
+	second, err := noRedirect(b).PostForm(e.Issuer+"/consent", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.Body.Close()
+	if first.StatusCode != 303 || second.StatusCode != 400 {
+		t.Fatalf("first %d, second %d", first.StatusCode, second.StatusCode)
+	}
+}

@@ -170,6 +170,10 @@ func (p *Provider) finishAuthorization(w http.ResponseWriter, r *http.Request, r
 		CreatedAt: now, ExpiresAt: now.Add(p.cfg.AuthCodeTTL),
 	}
 	if err := p.store.CreateAuthCode(r.Context(), ac, req.ID); err != nil {
+		if errors.Is(err, storage.ErrNotFound) { // already finished (a double submit) or expired
+			p.errorPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in attempt has expired or was already used. Start again from the application.")
+			return
+		}
 		p.storagePage(w, err)
 		return
 	}

@@ -24,6 +24,7 @@ import (
 type verifiedToken struct {
 	claims  accessClaims
 	expires time.Time
+	kid     string
 }
 
 // verifyAccessToken validates one of our own access tokens: strict JWS
@@ -37,12 +38,13 @@ func (p *Provider) verifyAccessToken(tok string) (verifiedToken, bool) {
 	key := sha256.Sum256([]byte(tok))
 	now := p.now()
 	if v, ok := p.intro.get(key); ok {
-		if now.Before(v.expires) {
+		// A key revoked in an emergency invalidates cached results at once.
+		if _, _, published := p.signer.PublicKey(v.kid); published && now.Before(v.expires) {
 			return v, true
 		}
 		return verifiedToken{}, false
 	}
-	_, payload, err := jwtx.Verify(tok, p.signer.PublicKey, jwtx.Options{MaxLen: 8192, Typ: []string{typAccessToken, "application/at+jwt"}})
+	hdr, payload, err := jwtx.Verify(tok, p.signer.PublicKey, jwtx.Options{MaxLen: 8192, Typ: []string{typAccessToken, "application/at+jwt"}})
 	if err != nil {
 		return verifiedToken{}, false
 	}
@@ -57,7 +59,7 @@ func (p *Provider) verifyAccessToken(tok string) (verifiedToken, bool) {
 	if err := json.Unmarshal(payload, &ac); err != nil {
 		return verifiedToken{}, false
 	}
-	v := verifiedToken{claims: ac, expires: time.Unix(*c.Expiry, 0)}
+	v := verifiedToken{claims: ac, expires: time.Unix(*c.Expiry, 0), kid: hdr.Kid}
 	p.intro.put(key, v)
 	return v, true
 }

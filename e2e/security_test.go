@@ -516,3 +516,45 @@ func TestConsentDoubleSubmit(t *testing.T) {
 		t.Fatalf("first %d, second %d", first.StatusCode, second.StatusCode)
 	}
 }
+
+// TestUserinfoBearer: userinfo refuses tokens in the query string and
+// answers 401 with a Bearer challenge for bad tokens (RFC 6750).
+func TestUserinfoBearer(t *testing.T) {
+	e := sqliteEnv(t, nil)
+	tok := e.codeFlow(t, "web")
+	resp, _ := get(t, http.DefaultClient, e.Issuer+"/userinfo?access_token="+url.QueryEscape(str(tok["access_token"])))
+	if resp.StatusCode != 400 {
+		t.Fatalf("token in query accepted: %d", resp.StatusCode)
+	}
+	for name, hdr := range map[string]string{"garbage": "Bearer abc.def.ghi", "JWT-D01/id-token-as-access-token": "Bearer " + str(tok["id_token"])} {
+		t.Run(name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", e.Issuer+"/userinfo", nil)
+			req.Header.Set("Authorization", hdr)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+				t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+	t.Run("JWT-C04/client-credentials-token-is-not-a-user", func(t *testing.T) {
+		st, cc, _ := e.postForm(t, "/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "service", e.Secrets["service"])
+		if st != 200 {
+			t.Fatal(st)
+		}
+		e.remember(str(cc["access_token"]))
+		req, _ := http.NewRequest("GET", e.Issuer+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+str(cc["access_token"]))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("client token accepted as a user at userinfo: %d", resp.StatusCode)
+		}
+	})
+}

@@ -122,12 +122,6 @@ func (cc *clientCache) get(ctx context.Context, id string) (storage.Client, erro
 	return c, err
 }
 
-func (cc *clientCache) forget(id string) {
-	cc.mu.Lock()
-	delete(cc.m, id)
-	cc.mu.Unlock()
-}
-
 // errInvalidClient is the single answer to every client-authentication
 // failure (unknown client, wrong secret, wrong method): 401 invalid_client.
 func errInvalidClient() error {

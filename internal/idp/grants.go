@@ -37,10 +37,6 @@ func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 	return c, nil
 }
 
-func (s *server) Health(context.Context, *op.Request[struct{}]) (*op.Response, error) {
-	return op.NewResponse(map[string]string{"status": "ok"}), nil
-}
-
 func (s *server) Keys(context.Context, *op.Request[struct{}]) (*op.Response, error) {
 	set, maxAge := s.p.signer.JWKS()
 	resp := op.NewResponse(set)

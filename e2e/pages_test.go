@@ -279,3 +279,17 @@ func TestPromptLoginAndMaxAge(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthRequestExpiry: a login form left open past idp.auth_request_ttl
+// cannot complete; the user starts again (nothing is issued).
+func TestAuthRequestExpiry(t *testing.T) {
+	e := sqliteEnv(t, nil)
+	b := e.browser()
+	page := e.loginPage(t, b, "web")
+	e.Clock.Advance(16 * time.Minute)
+	resp := e.postLogin(t, b, page, "alice", alicePassword, nil)
+	body := readBody(t, resp)
+	if resp.StatusCode != 400 || !strings.Contains(body, "expired") || resp.Header.Get("Location") != "" {
+		t.Fatalf("expired auth request: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

@@ -22,7 +22,7 @@ func (p *Provider) loadAuthRequest(w http.ResponseWriter, r *http.Request) (stor
 		p.errorPage(w, http.StatusBadRequest, "Sign-in link invalid", "Start again from the application.")
 		return storage.AuthRequest{}, storage.Client{}, false
 	}
-	req, err := p.store.GetAuthRequest(r.Context(), id)
+	req, err := p.store.GetAuthRequest(r.Context(), id, p.now())
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrExpired) {
 			p.errorPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in attempt has expired or was already used. Start again from the application.")
@@ -122,7 +122,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.storagePage(w, err)
 		return
 	}
-	err = p.store.UpdateAuthRequest(r.Context(), req.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+	err = p.store.UpdateAuthRequest(r.Context(), req.ID, p.now(), func(a storage.AuthRequest) (storage.AuthRequest, error) {
 		a.UserID, a.SessionID, a.AuthTime, a.AMR = u.ID, sess.IDHash, sess.AuthTime, sess.AMR
 		return a, nil
 	})

@@ -229,8 +229,10 @@ type KeyStore interface {
 // AuthRequestStore persists pending authorization requests.
 type AuthRequestStore interface {
 	CreateAuthRequest(ctx context.Context, r AuthRequest) error
-	GetAuthRequest(ctx context.Context, id string) (AuthRequest, error) // ErrNotFound, ErrExpired
-	UpdateAuthRequest(ctx context.Context, id string, fn func(AuthRequest) (AuthRequest, error)) error
+	// GetAuthRequest returns ErrNotFound, or ErrExpired once now reaches ExpiresAt.
+	GetAuthRequest(ctx context.Context, id string, now time.Time) (AuthRequest, error)
+	// UpdateAuthRequest applies fn atomically; an expired request gives ErrExpired.
+	UpdateAuthRequest(ctx context.Context, id string, now time.Time, fn func(AuthRequest) (AuthRequest, error)) error
 	DeleteAuthRequest(ctx context.Context, id string) error
 }
 

@@ -35,27 +35,27 @@ func testAuthRequests(t *testing.T, newStore func(*testing.T) storage.Store) {
 		r := fullAuthRequest("r1")
 		must(t, s.CreateAuthRequest(ctx, r))
 		wantErr(t, s.CreateAuthRequest(ctx, r), storage.ErrAlreadyExists)
-		got, err := s.GetAuthRequest(ctx, "r1")
+		got, err := s.GetAuthRequest(ctx, "r1", t0)
 		must(t, err)
 		equal(t, got, r)
 		r.UserID, r.SessionID, r.AuthTime, r.AMR, r.ACR, r.Consented, r.MaxAge = "u1", "s1", t0.Add(time.Second), []string{"pwd", "otp"}, "urn:acr:2", true, 300
-		must(t, s.UpdateAuthRequest(ctx, "r1", func(storage.AuthRequest) (storage.AuthRequest, error) { return r, nil }))
-		got, err = s.GetAuthRequest(ctx, "r1")
+		must(t, s.UpdateAuthRequest(ctx, "r1", t0, func(storage.AuthRequest) (storage.AuthRequest, error) { return r, nil }))
+		got, err = s.GetAuthRequest(ctx, "r1", t0)
 		must(t, err)
 		equal(t, got, r)
 		must(t, s.DeleteAuthRequest(ctx, "r1"))
-		_, err = s.GetAuthRequest(ctx, "r1")
+		_, err = s.GetAuthRequest(ctx, "r1", t0)
 		wantErr(t, err, storage.ErrNotFound)
-		wantErr(t, s.UpdateAuthRequest(ctx, "r1", func(a storage.AuthRequest) (storage.AuthRequest, error) { return a, nil }), storage.ErrNotFound)
+		wantErr(t, s.UpdateAuthRequest(ctx, "r1", t0, func(a storage.AuthRequest) (storage.AuthRequest, error) { return a, nil }), storage.ErrNotFound)
 	})
 	sub(t, newStore, "Expired", func(t *testing.T, ctx context.Context, s storage.Store) {
 		r := fullAuthRequest("r1")
 		r.CreatedAt = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 		r.ExpiresAt = r.CreatedAt.Add(10 * time.Minute)
 		must(t, s.CreateAuthRequest(ctx, r))
-		_, err := s.GetAuthRequest(ctx, "r1")
+		_, err := s.GetAuthRequest(ctx, "r1", t0)
 		wantErr(t, err, storage.ErrExpired)
-		err = s.UpdateAuthRequest(ctx, "r1", func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		err = s.UpdateAuthRequest(ctx, "r1", t0, func(a storage.AuthRequest) (storage.AuthRequest, error) {
 			a.UserID = "u1"
 			return a, nil
 		})
@@ -88,7 +88,7 @@ func testCodes(t *testing.T, newStore func(*testing.T) storage.Store) {
 		must(t, s.CreateAuthRequest(ctx, fullAuthRequest("r1")))
 		c := newCode("h1")
 		must(t, s.CreateAuthCode(ctx, c, "r1"))
-		_, err := s.GetAuthRequest(ctx, "r1")
+		_, err := s.GetAuthRequest(ctx, "r1", t0)
 		wantErr(t, err, storage.ErrNotFound)
 		// A second code from the same (consumed) request is refused and not stored.
 		err = s.CreateAuthCode(ctx, newCode("h2"), "r1")
@@ -100,7 +100,7 @@ func testCodes(t *testing.T, newStore func(*testing.T) storage.Store) {
 		// A duplicate code hash fails and leaves the auth request in place.
 		must(t, s.CreateAuthRequest(ctx, fullAuthRequest("r2")))
 		wantErr(t, s.CreateAuthCode(ctx, c, "r2"), storage.ErrAlreadyExists)
-		_, err = s.GetAuthRequest(ctx, "r2")
+		_, err = s.GetAuthRequest(ctx, "r2", t0)
 		must(t, err)
 		// Without an auth request.
 		must(t, s.CreateAuthCode(ctx, newCode("h3"), ""))

@@ -148,9 +148,9 @@ func testGC(t *testing.T, newStore func(*testing.T) storage.Store) {
 			t.Fatalf("revoked tokens after GC = %+v, want only j-live", toks)
 		}
 		// r-dead is gone; r-live (expiring in the future of t0) is not.
-		_, err = s.GetAuthRequest(ctx, "r-dead")
+		_, err = s.GetAuthRequest(ctx, "r-dead", now)
 		wantErr(t, err, storage.ErrNotFound)
-		_, err = s.GetAuthRequest(ctx, "r-live")
+		_, err = s.GetAuthRequest(ctx, "r-live", now)
 		must(t, err)
 
 		n, err = s.GC(ctx, now)

@@ -45,13 +45,13 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) er
 }
 
 // GetAuthRequest returns the request; storage.ErrExpired (with the request)
-// once its ExpiresAt has passed on the wall clock.
-func (s *Store) GetAuthRequest(ctx context.Context, id string) (storage.AuthRequest, error) {
+// once now reaches its ExpiresAt.
+func (s *Store) GetAuthRequest(ctx context.Context, id string, now time.Time) (storage.AuthRequest, error) {
 	a, err := scanAuthRequest(s.r.QueryRowContext(ctx, s.q("SELECT "+authRequestCols+" FROM auth_requests WHERE id = ?"), id))
 	if err != nil {
 		return storage.AuthRequest{}, s.wrap("get auth request", err)
 	}
-	if !time.Now().Before(a.ExpiresAt) {
+	if !now.Before(a.ExpiresAt) {
 		return a, fmt.Errorf("sqlstore: get auth request: %w", storage.ErrExpired)
 	}
 	return a, nil
@@ -59,14 +59,14 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (storage.AuthRequ
 
 // UpdateAuthRequest applies fn in one transaction; an expired request gives
 // storage.ErrExpired and is not changed.
-func (s *Store) UpdateAuthRequest(ctx context.Context, id string, fn func(storage.AuthRequest) (storage.AuthRequest, error)) error {
+func (s *Store) UpdateAuthRequest(ctx context.Context, id string, now time.Time, fn func(storage.AuthRequest) (storage.AuthRequest, error)) error {
 	const op = "update auth request"
 	return s.tx(ctx, op, func(tx *sql.Tx) error {
 		old, err := scanAuthRequest(tx.QueryRowContext(ctx, s.q("SELECT "+authRequestCols+" FROM auth_requests WHERE id = ?"+s.forUpdate()), id))
 		if err != nil {
 			return s.wrap(op, err)
 		}
-		if !time.Now().Before(old.ExpiresAt) {
+		if !now.Before(old.ExpiresAt) {
 			return fmt.Errorf("sqlstore: %s: %w", op, storage.ErrExpired)
 		}
 		a, err := fn(old)

@@ -191,7 +191,7 @@ func TestValidate(t *testing.T) {
 				"idp.signing.publish_ahead: must be less than idp.signing.rotation_period (30m)",
 			}},
 		{name: "signing/publish ahead not above jwks max age", mod: func(c *Config) { c.IDP.Signing.PublishAhead = 15 * minute },
-			wantErrs: []string{"idp.signing.publish_ahead: must be greater than idp.signing.jwks_max_age (15m), or caches miss the new key"}},
+			wantErrs: []string{"idp.signing.publish_ahead: must be greater than idp.signing.jwks_max_age + idp.signing.refresh_interval (15m30s), or caches miss the new key"}},
 		{name: "signing/retain below token ttl", mod: func(c *Config) {
 			c.IDP.IDTokenTTL = 2 * hour
 			c.IDP.Signing.RetainAfter = 90 * minute

@@ -167,8 +167,8 @@ func (s *SigningConfig) validate(r *report, maxTokenTTL Duration) {
 	}
 	between(r, "idp.signing.jwks_max_age", s.JWKSMaxAge, 0, 24*hour)
 	between(r, "idp.signing.refresh_interval", s.RefreshInterval, second, 10*minute)
-	if s.PublishAhead <= s.JWKSMaxAge {
-		r.errorf("idp.signing.publish_ahead", "must be greater than idp.signing.jwks_max_age (%s), or caches miss the new key", s.JWKSMaxAge)
+	if s.PublishAhead <= s.JWKSMaxAge+s.RefreshInterval {
+		r.errorf("idp.signing.publish_ahead", "must be greater than idp.signing.jwks_max_age + idp.signing.refresh_interval (%s), or caches miss the new key", s.JWKSMaxAge+s.RefreshInterval)
 	} else {
 		between(r, "idp.signing.publish_ahead", s.PublishAhead, 0, 720*hour)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"go.uber.org/goleak"
 
-	"github.com/gatehouse/gatehouse/internal/jwtx"
+	"github.com/gatehouse/gatehouse/sdk/jwtx"
 	"github.com/gatehouse/gatehouse/internal/storage"
 )
 

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/jwtx"
+	"github.com/gatehouse/gatehouse/sdk/jwtx"
 )
 
 func ExampleVerify() {

@@ -25,12 +25,117 @@ type frame struct {
 	keys    map[string]struct{} // fold keys seen in this object
 }
 
+// maxFastKeys is the most members per object the allocation-free scanner
+// tracks; larger objects (never seen in real tokens) take the slow path.
+const maxFastKeys = 64
+
 // checkStrictObject reports whether data is exactly one JSON object with
 // valid UTF-8, no trailing data, nesting at most maxJSONDepth, and no object
 // (at any depth) repeating a member name, either exactly or as a variant that
-// encoding/json would match case-insensitively ("sub" and "Sub"). It walks
-// tokens iteratively, so its cost is linear in len(data) with no recursion.
+// encoding/json would match case-insensitively ("sub" and "Sub").
+//
+// The fast path validates syntax with json.Valid and then walks the bytes
+// once without allocating; objects with escaped or very many member names
+// fall back to checkStrictObjectSlow, the token-walking reference
+// implementation (a differential fuzz test keeps the two in agreement).
 func checkStrictObject(data []byte) error {
+	if !utf8.Valid(data) {
+		return fmt.Errorf("%w: JSON is not valid UTF-8", ErrMalformed)
+	}
+	if !json.Valid(data) {
+		return fmt.Errorf("%w: invalid JSON", ErrMalformed)
+	}
+	type span struct{ a, b int }
+	type frame struct {
+		obj      bool
+		keyStart int
+	}
+	var stackBuf [maxJSONDepth]frame
+	var keyBuf [maxFastKeys]span
+	stack, keys := stackBuf[:0], keyBuf[:0]
+	var prev byte // last structural byte: '{', '[', ',', ':', or 'v' after a value
+	started := false
+	for i := 0; i < len(data); {
+		switch c := data[i]; c {
+		case ' ', '\t', '\n', '\r':
+			i++
+		case ',', ':':
+			prev = c
+			i++
+		case '{', '[':
+			if !started {
+				if c != '{' {
+					return fmt.Errorf("%w: JSON is not an object", ErrMalformed)
+				}
+				started = true
+			}
+			if len(stack) >= maxJSONDepth {
+				return fmt.Errorf("%w: JSON nested too deeply", ErrMalformed)
+			}
+			stack = append(stack, frame{obj: c == '{', keyStart: len(keys)})
+			prev = c
+			i++
+		case '}', ']':
+			top := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if top.obj {
+				keys = keys[:top.keyStart]
+			}
+			prev = 'v'
+			i++
+		case '"':
+			j := i + 1
+			for data[j] != '"' {
+				if data[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if !started {
+				return fmt.Errorf("%w: JSON is not an object", ErrMalformed)
+			}
+			top := stack[len(stack)-1]
+			if top.obj && (prev == '{' || prev == ',') {
+				name := data[i+1 : j]
+				if bytes.IndexByte(name, '\\') >= 0 || len(keys) == maxFastKeys {
+					return checkStrictObjectSlow(data)
+				}
+				for _, k := range keys[top.keyStart:] {
+					if bytes.EqualFold(data[k.a:k.b], name) {
+						return fmt.Errorf("%w: %w", ErrMalformed, errDuplicateMember)
+					}
+				}
+				keys = append(keys, span{i + 1, j})
+			}
+			prev = 'v'
+			i = j + 1
+		default:
+			if !started {
+				return fmt.Errorf("%w: JSON is not an object", ErrMalformed)
+			}
+			// A number or literal: json.Valid vouched for it.
+			for i < len(data) && !isDelim(data[i]) {
+				i++
+			}
+			prev = 'v'
+		}
+	}
+	return nil
+}
+
+func isDelim(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', ',', ':', '{', '}', '[', ']', '"':
+		return true
+	}
+	return false
+}
+
+// checkStrictObjectSlow is the reference implementation of
+// checkStrictObject: it walks tokens with encoding/json's Decoder and keeps
+// a fold-key set per object, so it handles escaped and any number of member
+// names, at the price of allocations.
+func checkStrictObjectSlow(data []byte) error {
 	if !utf8.Valid(data) {
 		// encoding/json silently replaces invalid UTF-8 with U+FFFD.
 		return fmt.Errorf("%w: JSON is not valid UTF-8", ErrMalformed)
@@ -134,3 +239,11 @@ func foldKey(s string) string {
 	}
 	return b.String()
 }
+
+// CheckObject reports whether data is exactly one JSON object in valid
+// UTF-8, nested at most 16 deep, in which no object repeats a member name
+// exactly or as a case variant that encoding/json (and go-jose) would match
+// (JWT-E02). The SDK applies it to every JSON document it reads from the
+// network: JWKS, discovery and introspection answers. Errors wrap
+// ErrMalformed.
+func CheckObject(data []byte) error { return checkStrictObject(data) }

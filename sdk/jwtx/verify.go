@@ -17,10 +17,12 @@
 package jwtx
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -30,6 +32,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"unicode/utf8"
 )
 
 // Algorithms Verify knows. The allowed one is always bound to the key.
@@ -39,7 +42,18 @@ const (
 	ES256 = "ES256"
 	ES384 = "ES384"
 	EdDSA = "EdDSA"
+	// HS256 is accepted only with an HMACKey bound to it by the caller's
+	// configuration (a symmetric issuer); a public key is never an HMAC key
+	// (JWT-A04).
+	HS256 = "HS256"
 )
+
+// MinHMACKeyLen is the shortest HMACKey Verify accepts (RFC 7518 §3.2).
+const MinHMACKeyLen = 32
+
+// HMACKey is a shared secret for HS256. It is a distinct type so that a
+// public key can never be mistaken for one.
+type HMACKey []byte
 
 // DefaultMaxLen is the default cap on the token length, checked before any
 // decoding.
@@ -93,6 +107,10 @@ type Options struct {
 	// accepts "at+jwt", "AT+JWT" and "application/at+jwt". When Typ is not
 	// empty, a token without typ is rejected; when empty, any typ passes.
 	Typ []string
+	// KidOptional accepts a header without kid (KeyFunc then gets ""). Only
+	// for a symmetric issuer with a single configured key; asymmetric key
+	// sets are always selected by kid (JWT-G01).
+	KidOptional bool
 }
 
 // Header is the verified JOSE header.
@@ -145,7 +163,7 @@ func Verify(token string, keys KeyFunc, opt Options) (Header, []byte, error) {
 		return Header{}, nil, err
 	}
 
-	h, err := parseHeader(headerJSON)
+	h, err := parseHeader(headerJSON, opt.KidOptional)
 	if err != nil {
 		return Header{}, nil, err
 	}
@@ -190,7 +208,7 @@ func decodeSegment(s string) ([]byte, error) {
 
 // parseHeader applies the header policy: a strict JSON object whose only
 // members are alg (string), kid (non-empty string) and typ (string).
-func parseHeader(data []byte) (Header, error) {
+func parseHeader(data []byte, kidOptional bool) (Header, error) {
 	if err := checkStrictObject(data); err != nil {
 		return Header{}, fmt.Errorf("header: %w", err)
 	}
@@ -220,7 +238,7 @@ func parseHeader(data []byte) (Header, error) {
 	if h.Alg == "" {
 		return Header{}, fmt.Errorf("%w: alg missing", ErrAlgorithm)
 	}
-	if h.Kid == "" || len(h.Kid) > maxKidLen {
+	if (h.Kid == "" && !kidOptional) || len(h.Kid) > maxKidLen {
 		return Header{}, fmt.Errorf("%w: kid missing or too long", ErrHeader)
 	}
 	return h, nil
@@ -228,10 +246,25 @@ func parseHeader(data []byte) (Header, error) {
 
 // jsonString decodes raw into dst only if raw is a JSON string (not null).
 func jsonString(raw json.RawMessage, dst *string) error {
-	if len(raw) == 0 || raw[0] != '"' {
+	if len(raw) < 2 || raw[0] != '"' {
 		return errors.New("not a string")
 	}
+	// Fast path: no escapes, valid UTF-8, no control characters.
+	inner := raw[1 : len(raw)-1]
+	if raw[len(raw)-1] == '"' && bytes.IndexByte(inner, '\\') < 0 && bytes.IndexByte(inner, '"') < 0 && utf8.Valid(inner) && !hasControl(inner) {
+		*dst = string(inner)
+		return nil
+	}
 	return json.Unmarshal(raw, dst)
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // typAllowed compares typ with the allowed values per RFC 8725 §3.11.
@@ -295,6 +328,17 @@ func verifySignature(alg string, key crypto.PublicKey, input, sig []byte) error 
 			return ErrKey
 		}
 		return verifyECDSA(pub, digest, sig)
+	case HS256:
+		k, ok := key.(HMACKey)
+		if !ok || len(k) < MinHMACKeyLen {
+			return ErrKey
+		}
+		m := hmac.New(sha256.New, k)
+		m.Write(input)
+		if len(sig) != sha256.Size || !hmac.Equal(m.Sum(nil), sig) {
+			return ErrSignature
+		}
+		return nil
 	case EdDSA:
 		pub, ok := key.(ed25519.PublicKey)
 		if !ok || len(pub) != ed25519.PublicKeySize {
@@ -328,3 +372,8 @@ func verifyECDSA(pub *ecdsa.PublicKey, digest, sig []byte) error {
 	}
 	return nil
 }
+
+// DecodeSegment decodes one JWS segment with the same strict, canonical
+// base64url rules as Verify (JWT-E01). Callers that must peek at an
+// unverified payload (to pick an issuer) use it and then verify.
+func DecodeSegment(s string) ([]byte, error) { return decodeSegment(s) }

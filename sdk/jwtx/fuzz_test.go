@@ -1,6 +1,7 @@
 package jwtx
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 
@@ -91,3 +92,48 @@ func benchVerify(b *testing.B, alg jose.SignatureAlgorithm, key any, kid string)
 func BenchmarkVerifyES256(b *testing.B) { benchVerify(b, jose.ES256, loadKeys().ec, "es") }
 func BenchmarkVerifyRS256(b *testing.B) { benchVerify(b, jose.RS256, loadKeys().rsa, "rs") }
 func BenchmarkVerifyEdDSA(b *testing.B) { benchVerify(b, jose.EdDSA, loadKeys().ed, "ed") }
+
+// FuzzStrictObjectDifferential keeps the allocation-free scanner in
+// agreement with the token-walking reference implementation.
+func FuzzStrictObjectDifferential(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a":1,"A":2}`, `{"a":{"b":[1,{"c":2,"c":3}]}}`, `{"\u0061":1,"a":2}`,
+		`{"k":1,"\u212a":2}`, `{"sub":"a","Sub":"b"}`, `[1]`, `{"a":"x\"y","b":"\\"}`, ` {"a" : [ ] } `, `{}{}`, `{"a":1}x`,
+		"{\"\xff\":1}", `{"a":[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, slow := checkStrictObject(data), checkStrictObjectSlow(data)
+		if (fast == nil) != (slow == nil) {
+			t.Fatalf("fast=%v slow=%v for %q", fast, slow, data)
+		}
+	})
+}
+
+// FuzzMembersDifferential checks the allocation-light member walk against
+// encoding/json for every object the strict checker accepts.
+func FuzzMembersDifferential(f *testing.F) {
+	for _, s := range []string{`{"a":1,"b":[1,"x]"],"c":{"d":"}"}}`, `{"\u0061b":"\"","e":null}`, ` { } `, `{"roles":["a","b"]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if checkStrictObject(data) != nil {
+			return
+		}
+		var want map[string]json.RawMessage
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("strict object not decodable: %v", err)
+		}
+		got := map[string]json.RawMessage{}
+		if err := members(data, func(name string, raw []byte) error { got[name] = raw; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("got %d members, want %d", len(got), len(want))
+		}
+		for k, w := range want {
+			if !bytes.Equal(bytes.TrimSpace(got[k]), bytes.TrimSpace(w)) {
+				t.Fatalf("member %q: got %q want %q", k, got[k], w)
+			}
+		}
+	})
+}

@@ -40,56 +40,55 @@ func ParseClaims(payload []byte) (Claims, error) {
 	if err := checkStrictObject(payload); err != nil {
 		return Claims{}, fmt.Errorf("payload: %w", err)
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &m); err != nil {
-		return Claims{}, fmt.Errorf("%w: payload", ErrMalformed)
-	}
 	var c Claims
-	strs := []struct {
-		name string
-		dst  *string
-	}{
-		{"iss", &c.Issuer}, {"sub", &c.Subject}, {"jti", &c.JTI},
-		{"client_id", &c.ClientID}, {"scope", &c.Scope},
-	}
-	for _, s := range strs {
-		raw, ok := m[s.name]
-		if !ok {
-			continue
+	err := members(payload, func(name string, raw []byte) error {
+		var dst *string
+		switch name {
+		case "iss":
+			dst = &c.Issuer
+		case "sub":
+			dst = &c.Subject
+		case "jti":
+			dst = &c.JTI
+		case "client_id":
+			dst = &c.ClientID
+		case "scope":
+			dst = &c.Scope
+		case "exp", "nbf", "iat":
+			v, err := numericDate(raw)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrClaims, name, err)
+			}
+			switch name {
+			case "exp":
+				c.Expiry = &v
+			case "nbf":
+				c.NotBefore = &v
+			default:
+				c.IssuedAt = &v
+			}
+			return nil
+		case "aud":
+			aud, err := audience(raw)
+			if err != nil {
+				return fmt.Errorf("%w: aud: %w", ErrClaims, err)
+			}
+			c.Audience = aud
+			return nil
+		default:
+			if c.Extra == nil {
+				c.Extra = make(map[string]json.RawMessage, 8)
+			}
+			c.Extra[name] = raw
+			return nil
 		}
-		delete(m, s.name)
-		if err := jsonString(raw, s.dst); err != nil {
-			return Claims{}, fmt.Errorf("%w: %s is not a string", ErrClaims, s.name)
+		if err := jsonString(raw, dst); err != nil {
+			return fmt.Errorf("%w: %s is not a string", ErrClaims, name)
 		}
-	}
-	dates := []struct {
-		name string
-		dst  **int64
-	}{
-		{"exp", &c.Expiry}, {"nbf", &c.NotBefore}, {"iat", &c.IssuedAt},
-	}
-	for _, d := range dates {
-		raw, ok := m[d.name]
-		if !ok {
-			continue
-		}
-		delete(m, d.name)
-		v, err := numericDate(raw)
-		if err != nil {
-			return Claims{}, fmt.Errorf("%w: %s: %w", ErrClaims, d.name, err)
-		}
-		*d.dst = &v
-	}
-	if raw, ok := m["aud"]; ok {
-		delete(m, "aud")
-		aud, err := audience(raw)
-		if err != nil {
-			return Claims{}, fmt.Errorf("%w: aud: %w", ErrClaims, err)
-		}
-		c.Audience = aud
-	}
-	if len(m) > 0 {
-		c.Extra = m
+		return nil
+	})
+	if err != nil {
+		return Claims{}, err
 	}
 	return c, nil
 }
@@ -127,13 +126,12 @@ func audience(raw json.RawMessage) ([]string, error) {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, errors.New("not a string or array")
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil || len(items) == 0 {
+	out, err := StringList(raw)
+	if err != nil || len(out) == 0 {
 		return nil, errors.New("empty or invalid array")
 	}
-	out := make([]string, len(items))
-	for i, it := range items {
-		if err := jsonString(it, &out[i]); err != nil || out[i] == "" {
+	for _, s := range out {
+		if s == "" {
 			return nil, errors.New("array member is not a non-empty string")
 		}
 	}

@@ -26,14 +26,14 @@ echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 go test -run '^$' -bench '^Benchmark(Verify|BareSignature|CacheHit|Middleware)$' -benchmem \
 	-benchtime "$BENCHTIME" -count "$COUNT" ./sdk/auth/ | tee "$RAW" >&2
 
-awk -v commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
+awk -v commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" -v ld="$(cut -d' ' -f1-3 /proc/loadavg)" '
 /^Benchmark/ {
 	name = $1; sub(/-[0-9]+$/, "", name)
 	ns = $3 + 0
 	if (!(name in best) || ns < best[name]) { best[name] = ns; allocs[name] = $7 }
 }
 END {
-	printf "SDK verification (commit %s; load average at end %s; fastest of the runs)\n\n", commit, load
+	printf "SDK verification (commit %s; load average at end %s; fastest of the runs)\n\n", commit, ld
 	printf "| algorithm | full verify | bare signature | ratio | goal |\n|---|---:|---:|---:|---|\n"
 	n = split("RS256 ES256 EdDSA", algs, " ")
 	fail = 0

@@ -85,17 +85,9 @@ func identityClaims(extra map[string]json.RawMessage) (roles, groups []string, t
 		}
 	}
 	if raw, ok := extra["tenant"]; ok {
-		if err := jsonStringMember(raw, &tenant); err != nil {
+		if tenant, err = jwtx.StringValue(raw); err != nil {
 			return nil, nil, "", fmt.Errorf("%w: tenant", errClaimTyp)
 		}
 	}
 	return roles, groups, tenant, nil
-}
-
-// jsonStringMember decodes raw only if it is a JSON string (not null).
-func jsonStringMember(raw json.RawMessage, dst *string) error {
-	if len(raw) == 0 || raw[0] != '"' {
-		return errClaimTyp
-	}
-	return json.Unmarshal(raw, dst)
 }

@@ -297,8 +297,8 @@ func parseIntrospection(body []byte) (*introspection, error) {
 	}
 	delete(pc.Extra, "active")
 	if raw, ok := pc.Extra["token_type"]; ok {
-		var s string
-		if err := jsonStringMember(raw, &s); err != nil {
+		s, err := jwtx.StringValue(raw)
+		if err != nil {
 			return nil, bad("token_type")
 		}
 		r.tokenType = &s

@@ -41,9 +41,9 @@ func ParseClaims(payload []byte) (Claims, error) {
 		return Claims{}, fmt.Errorf("payload: %w", err)
 	}
 	var c Claims
-	err := members(payload, func(name string, raw []byte) error {
+	err := members(payload, func(name, raw []byte) error {
 		var dst *string
-		switch name {
+		switch string(name) {
 		case "iss":
 			dst = &c.Issuer
 		case "sub":
@@ -59,7 +59,7 @@ func ParseClaims(payload []byte) (Claims, error) {
 			if err != nil {
 				return fmt.Errorf("%w: %s: %w", ErrClaims, name, err)
 			}
-			switch name {
+			switch string(name) {
 			case "exp":
 				c.Expiry = &v
 			case "nbf":
@@ -79,7 +79,7 @@ func ParseClaims(payload []byte) (Claims, error) {
 			if c.Extra == nil {
 				c.Extra = make(map[string]json.RawMessage, 8)
 			}
-			c.Extra[name] = raw
+			c.Extra[string(name)] = raw
 			return nil
 		}
 		if err := jsonString(raw, dst); err != nil {

@@ -9,11 +9,11 @@ import (
 )
 
 // members calls fn for each member of the top-level object in data, in
-// order, with the decoded member name and the member's raw value (a
-// sub-slice of data). data must already have passed checkStrictObject, so
-// the walk can rely on valid syntax and unique names; it allocates only for
-// names that contain escapes.
-func members(data []byte, fn func(name string, raw []byte) error) error {
+// order, with the decoded member name and the member's raw value (both may
+// alias data; fn must copy what it keeps). data must already have passed
+// checkStrictObject, so the walk can rely on valid syntax and unique names;
+// it allocates only for names that contain escapes.
+func members(data []byte, fn func(name, raw []byte) error) error {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return fmt.Errorf("%w: JSON is not an object", ErrMalformed)
@@ -25,13 +25,13 @@ func members(data []byte, fn func(name string, raw []byte) error) error {
 	for i < len(data) {
 		end := valueEnd(data, i)
 		rawName := data[i:end]
-		var name string
+		name := rawName[1 : len(rawName)-1]
 		if bytes.IndexByte(rawName, '\\') >= 0 {
-			if err := json.Unmarshal(rawName, &name); err != nil {
+			var s string
+			if err := json.Unmarshal(rawName, &s); err != nil {
 				return fmt.Errorf("%w: member name", ErrMalformed)
 			}
-		} else {
-			name = string(rawName[1 : len(rawName)-1])
+			name = []byte(s)
 		}
 		i = skipSpace(data, end)
 		i = skipSpace(data, i+1) // ':'
@@ -131,4 +131,14 @@ func StringList(raw []byte) ([]string, error) {
 		i = skipSpace(raw, i+1)
 	}
 	return out, nil
+}
+
+// StringValue decodes raw only if it is a JSON string (not null), without
+// allocating beyond the result for plain strings.
+func StringValue(raw []byte) (string, error) {
+	var s string
+	if err := jsonString(raw, &s); err != nil {
+		return "", errors.New("jwtx: not a string")
+	}
+	return s, nil
 }

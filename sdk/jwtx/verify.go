@@ -196,12 +196,11 @@ func decodeSegment(s string) ([]byte, error) {
 			return nil, fmt.Errorf("%w: invalid base64url character", ErrMalformed)
 		}
 	}
+	// Strict() refuses non-zero trailing bits, so with the alphabet check
+	// above every accepted string is the canonical encoding of its bytes.
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: invalid base64url", ErrMalformed)
-	}
-	if base64.RawURLEncoding.EncodeToString(b) != s {
-		return nil, fmt.Errorf("%w: non-canonical base64url", ErrMalformed)
+		return nil, fmt.Errorf("%w: invalid or non-canonical base64url", ErrMalformed)
 	}
 	return b, nil
 }
@@ -212,14 +211,10 @@ func parseHeader(data []byte, kidOptional bool) (Header, error) {
 	if err := checkStrictObject(data); err != nil {
 		return Header{}, fmt.Errorf("header: %w", err)
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		return Header{}, fmt.Errorf("%w: header", ErrMalformed)
-	}
 	var h Header
-	for name, raw := range m {
+	err := members(data, func(name, raw []byte) error {
 		var dst *string
-		switch name {
+		switch string(name) {
 		case "alg":
 			dst = &h.Alg
 		case "kid":
@@ -229,11 +224,15 @@ func parseHeader(data []byte, kidOptional bool) (Header, error) {
 		default:
 			// jwk, jku, x5u, x5c, x5t, crit, cty, b64, zip, and anything
 			// else: we never follow or honour them (JWT-B01..B03, B07).
-			return Header{}, fmt.Errorf("%w: unsupported header member", ErrHeader)
+			return fmt.Errorf("%w: unsupported header member", ErrHeader)
 		}
 		if err := jsonString(raw, dst); err != nil {
-			return Header{}, fmt.Errorf("%w: header member is not a string", ErrHeader)
+			return fmt.Errorf("%w: header member is not a string", ErrHeader)
 		}
+		return nil
+	})
+	if err != nil {
+		return Header{}, err
 	}
 	if h.Alg == "" {
 		return Header{}, fmt.Errorf("%w: alg missing", ErrAlgorithm)

@@ -239,13 +239,19 @@ func (e *Env) seed() {
 	}
 }
 
-// remember records a secret value that must never appear in logs.
-var leakChecks sync.Map // *Env -> *[]string
+// remember records a secret value that must never appear in logs. It is
+// safe for concurrent use (load tests mint tokens from many goroutines).
+var (
+	leakChecks   sync.Map // *Env -> *[]string
+	leakChecksMu sync.Mutex
+)
 
 func (e *Env) remember(vals ...string) {
 	v, _ := leakChecks.LoadOrStore(e, &[]string{})
 	p := v.(*[]string)
+	leakChecksMu.Lock()
 	*p = append(*p, vals...)
+	leakChecksMu.Unlock()
 }
 
 func (e *Env) assertNoSecretsLogged() {
@@ -255,7 +261,9 @@ func (e *Env) assertNoSecretsLogged() {
 		check = append(check, s)
 	}
 	if v, ok := leakChecks.Load(e); ok {
+		leakChecksMu.Lock()
 		check = append(check, *v.(*[]string)...)
+		leakChecksMu.Unlock()
 	}
 	for _, s := range check {
 		if len(s) >= 8 && strings.Contains(logs, s) {

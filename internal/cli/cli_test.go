@@ -77,7 +77,7 @@ func freeAddr(t *testing.T) string {
 // the first step of its tour: a client-credentials token, introspected.
 func TestDevQuickStart(t *testing.T) {
 	dir := t.TempDir()
-	idpAddr, adminAddr, demoAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	idpAddr, adminAddr, demoAddr, ordersAddr, paymentsAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan struct{})
@@ -85,12 +85,12 @@ func TestDevQuickStart(t *testing.T) {
 		defer close(done)
 		root := newRoot(env{vars: nil, stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
 		root.SetArgs([]string{"dev", "--data-dir", dir, "--listen", idpAddr, "--admin-listen", adminAddr, "--demo-listen", demoAddr,
-			"--signing-algorithm", "ES256"})
+			"--orders-listen", ordersAddr, "--payments-listen", paymentsAddr, "--signing-algorithm", "ES256"})
 		_ = root.ExecuteContext(ctx)
 	}()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), "Demo users") {
+	for !strings.Contains(out.String(), "Alice and her orders") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no tour printed; stderr:\n%s", errb.String())
 		}
@@ -142,7 +142,14 @@ func TestDevQuickStart(t *testing.T) {
 		t.Fatalf("demo app: %v", err)
 	}
 	resp.Body.Close()
-	if strings.Contains(errb.String(), st.DemoServiceSecret) || strings.Contains(errb.String(), tok["access_token"].(string)) {
-		t.Fatal("a secret or token was logged")
+	// The Alice tour's billing steps, as printed.
+	billing := post("demo-billing", st.DemoBillingSecret, url.Values{"grant_type": {"client_credentials"},
+		"scope": {"payments:write"}, "resource": {"https://api.payments.example"}})
+	billingTok := billing["access_token"].(string)
+	checkDevTour(t, out.String(), st, "http://"+ordersAddr, "http://"+paymentsAddr, billingTok)
+	for _, s := range []string{st.DemoServiceSecret, st.DemoBillingSecret, tok["access_token"].(string), billingTok} {
+		if strings.Contains(errb.String(), s) {
+			t.Fatal("a secret or token was logged")
+		}
 	}
 }

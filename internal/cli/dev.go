@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,16 +35,18 @@ type devState struct {
 	DemoWebSecret     string `json:"demo_web_secret"`
 	DemoServiceSecret string `json:"demo_service_secret"`
 	DemoAPISecret     string `json:"demo_api_secret"`
+	DemoBillingSecret string `json:"demo_billing_secret"`
 }
 
 // Demo users' passwords (dev mode only; printed in the tour).
 const (
 	demoAlicePassword = "wonderland-rabbit-42"
 	demoBobPassword   = "builder-can-we-fix-it"
+	demoCarolPassword = "off-with-their-heads-9"
 )
 
 func newDev(e env) *cobra.Command {
-	var dataDir, listen, adminListen, demoListen, issuer, algorithm string
+	var f devFlags
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run everything on loopback with embedded defaults and demo data",
@@ -53,20 +54,25 @@ func newDev(e env) *cobra.Command {
 			"the data directory, generated secrets, demo users and clients, and prints a tour of what to try.\n" +
 			"It is for laptops and scripts, never for production.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDev(cmd.Context(), e, devFlags{dataDir, listen, adminListen, demoListen, issuer, algorithm})
+			return runDev(cmd.Context(), e, f)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&dataDir, "data-dir", "gatehouse-data", "directory for the SQLite database and generated secrets")
-	f.StringVar(&listen, "listen", "127.0.0.1:8080", "identity provider listen address")
-	f.StringVar(&adminListen, "admin-listen", "127.0.0.1:8081", "admin API and /metrics listen address")
-	f.StringVar(&demoListen, "demo-listen", "127.0.0.1:8090", "demo web app listen address (empty disables)")
-	f.StringVar(&issuer, "issuer", "", "issuer URL (default http://localhost:<idp port>)")
-	f.StringVar(&algorithm, "signing-algorithm", "RS256", "token signing algorithm: RS256, ES256 or EdDSA")
+	fs := cmd.Flags()
+	fs.StringVar(&f.dataDir, "data-dir", "gatehouse-data", "directory for the SQLite database and generated secrets")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "identity provider listen address")
+	fs.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:8081", "admin API and /metrics listen address")
+	fs.StringVar(&f.demoListen, "demo-listen", "127.0.0.1:8090", "demo web app listen address (empty disables)")
+	fs.StringVar(&f.ordersListen, "orders-listen", "127.0.0.1:8091", "demo orders service listen address (empty disables it and payments)")
+	fs.StringVar(&f.paymentsListen, "payments-listen", "127.0.0.1:8092", "demo payments service listen address (empty disables)")
+	fs.StringVar(&f.issuer, "issuer", "", "issuer URL (default http://localhost:<idp port>)")
+	fs.StringVar(&f.algorithm, "signing-algorithm", "RS256", "token signing algorithm: RS256, ES256 or EdDSA")
 	return cmd
 }
 
-type devFlags struct{ dataDir, listen, adminListen, demoListen, issuer, algorithm string }
+type devFlags struct {
+	dataDir, listen, adminListen, demoListen, issuer, algorithm string
+	ordersListen, paymentsListen                                string
+}
 
 func runDev(ctx context.Context, e env, f devFlags) error {
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
@@ -112,6 +118,12 @@ func runDev(ctx context.Context, e env, f devFlags) error {
 	if err := seedDemo(ctx, a, st, demoRedirect); err != nil {
 		return fmt.Errorf("seed demo data: %w", err)
 	}
+	warnStaleDemoData(ctx, a, f.dataDir, log)
+	svcs, err := listenDemo(f)
+	if err != nil {
+		return err
+	}
+	defer svcs.close()
 	g, ctx := errgroup.WithContext(ctx)
 	ready := make(chan struct{}, 2)
 	g.Go(func() error {
@@ -146,7 +158,17 @@ func runDev(ctx context.Context, e env, f devFlags) error {
 				return nil
 			}
 		}
-		printTour(e.stdout, f, st)
+		release, err := startDemo(ctx, g, svcs, f.issuer, log)
+		defer release()
+		if err != nil {
+			return err
+		}
+		urls := svcs.urls
+		if svcs.payments == nil {
+			urls = demoURLs{}
+		}
+		printTour(e.stdout, f, st, urls)
+		<-ctx.Done() // keep the verifiers until shutdown
 		return nil
 	})
 	return g.Wait()
@@ -159,7 +181,12 @@ func loadDevState(path string) (devState, error) {
 		if err := json.Unmarshal(b, &st); err != nil {
 			return st, fmt.Errorf("%s: %w", path, err)
 		}
-		return st, nil
+		if st.DemoBillingSecret != "" {
+			return st, nil
+		}
+		// A data directory from before the billing demo: add its secret.
+		st.DemoBillingSecret = "ghs_" + secret.New()
+		return st, writeDevState(path, st)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return st, err
@@ -170,12 +197,35 @@ func loadDevState(path string) (devState, error) {
 		return base64.StdEncoding.EncodeToString(b)
 	}
 	st = devState{KEK: rnd(), Pepper: rnd(), AdminToken: "gha_" + secret.New(),
-		DemoWebSecret: "ghs_" + secret.New(), DemoServiceSecret: "ghs_" + secret.New(), DemoAPISecret: "ghs_" + secret.New()}
-	b, _ = json.MarshalIndent(st, "", "  ")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return st, err
+		DemoWebSecret: "ghs_" + secret.New(), DemoServiceSecret: "ghs_" + secret.New(), DemoAPISecret: "ghs_" + secret.New(),
+		DemoBillingSecret: "ghs_" + secret.New()}
+	return st, writeDevState(path, st)
+}
+
+// writeDevState writes st to path, 0600, atomically (temporary file and
+// rename), so an interrupted write never leaves a truncated secrets file.
+func writeDevState(path string, st devState) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
 	}
-	return st, nil
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".dev-secrets-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // seedDemo creates the demo users and clients once.
@@ -185,8 +235,10 @@ func seedDemo(ctx context.Context, a *app.App, st devState, demoRedirect string)
 		id, username, name, email, pw, tenant string
 		roles, groups                         []string
 	}{
-		{"usr_alice", "alice", "Alice Liddell", "alice@example.com", demoAlicePassword, "acme", []string{"admin", "orders:manager"}, []string{"staff"}},
-		{"usr_bob", "bob", "Bob Builder", "bob@example.com", demoBobPassword, "acme", []string{"viewer"}, []string{"contractors"}},
+		// alice manages bob: the team data lives in the orders service.
+		{"usr_alice", "alice", "Alice Liddell", "alice@example.com", demoAlicePassword, "acme", []string{"user"}, []string{"staff"}},
+		{"usr_bob", "bob", "Bob Builder", "bob@example.com", demoBobPassword, "acme", []string{"user"}, []string{"contractors"}},
+		{"usr_carol", "carol", "Carol Queen of Hearts", "carol@example.com", demoCarolPassword, "acme", []string{"admin"}, []string{"staff"}},
 	}
 	for _, u := range users {
 		if _, err := a.Store.GetUser(ctx, u.id); err == nil {
@@ -202,19 +254,24 @@ func seedDemo(ctx context.Context, a *app.App, st devState, demoRedirect string)
 			return err
 		}
 	}
+	apis := []string{ordersAudience, paymentsAudience}
 	clients := []storage.Client{
 		{ID: "demo-web", Name: "Demo web app", SecretHash: a.Secrets.Sum(st.DemoWebSecret), RedirectURIs: []string{demoRedirect},
 			PostLogoutRedirectURIs: []string{"http://" + hostOf(demoRedirect) + "/"},
 			GrantTypes:             []string{"authorization_code", "refresh_token"},
-			Scopes:                 []string{"openid", "profile", "email", "offline_access", "orders:read"}, Audiences: []string{"https://api.orders.example"}},
+			Scopes:                 []string{"openid", "profile", "email", "offline_access", "orders:read", "orders:write", "payments:write"},
+			Audiences:              apis},
 		{ID: "demo-service", Name: "Demo backend service", SecretHash: a.Secrets.Sum(st.DemoServiceSecret),
 			GrantTypes: []string{"client_credentials"}, Scopes: []string{"orders:read", "orders:write"},
-			Audiences: []string{"https://api.orders.example"}},
+			Audiences: []string{ordersAudience}},
+		{ID: "demo-billing", Name: "Demo billing job (payments only)", SecretHash: a.Secrets.Sum(st.DemoBillingSecret),
+			GrantTypes: []string{"client_credentials"}, Scopes: []string{"payments:write"}, Audiences: []string{paymentsAudience}},
 		{ID: "demo-api", Name: "Demo resource server (introspects tokens)", SecretHash: a.Secrets.Sum(st.DemoAPISecret),
 			GrantTypes: []string{"client_credentials"}},
 		{ID: "demo-cli", Name: "Demo CLI (public, PKCE)", Public: true, FirstParty: true,
 			RedirectURIs: []string{"http://127.0.0.1/callback"}, GrantTypes: []string{"authorization_code", "refresh_token"},
-			Scopes: []string{"openid", "profile", "offline_access"}},
+			Scopes:    []string{"openid", "profile", "offline_access", "orders:read", "orders:write", "payments:write"},
+			Audiences: apis},
 	}
 	for _, c := range clients {
 		c.CreatedAt, c.UpdatedAt = now, now
@@ -233,37 +290,4 @@ func hostOf(u string) string {
 		}
 	}
 	return rest
-}
-
-func printTour(w io.Writer, f devFlags, st devState) {
-	fmt.Fprintf(w, `
-================================================================================
- Gatehouse dev mode is running (NOT for production: generated secrets, http).
-================================================================================
- Identity provider   %[1]s
-   discovery         %[1]s/.well-known/openid-configuration
-   JWKS              %[1]s/.well-known/jwks.json
- Admin API           http://%[2]s/admin/v1   (OpenAPI: /admin/v1/openapi.yaml)
-   admin token       %[3]s
- Metrics             http://%[2]s/metrics
- Data directory      %[4]s  (delete it to start over)
-
- Demo users          alice / %[5]s   (roles admin, orders:manager; tenant acme)
-                     bob   / %[6]s   (role viewer; tenant acme)
-
- 1. A token for a service (client credentials):
-    curl -s -u demo-service:%[7]s -d grant_type=client_credentials \
-         -d scope=orders:read %[1]s/oauth/token
-
- 2. Introspect it as a resource server (paste the access_token):
-    curl -s -u demo-api:%[8]s -d token=ACCESS_TOKEN %[1]s/oauth/introspect
-
- 3. Sign in with a browser: open http://%[9]s/ and sign in as alice.
-    The demo app uses golang.org/x/oauth2 + go-oidc: code flow with PKCE,
-    consent, ID token verification, refresh, userinfo and sign-out.
-
- 4. Manage it: GATEHOUSE_ADMIN_TOKEN=%[3]s go run ./cmd/gatehouse clients list
-================================================================================
-`, f.issuer, f.adminListen, st.AdminToken, f.dataDir, demoAlicePassword, demoBobPassword,
-		st.DemoServiceSecret, st.DemoAPISecret, f.demoListen)
 }

@@ -14,9 +14,9 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
-	"github.com/gatehouse/gatehouse/sdk/jwtx"
 	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/storage"
+	"github.com/gatehouse/gatehouse/sdk/jwtx"
 )
 
 // verifiedToken is an access token of ours whose signature, type, issuer and

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/gatehouse/gatehouse/sdk/jwtx"
 	"github.com/gatehouse/gatehouse/internal/ui"
+	"github.com/gatehouse/gatehouse/sdk/jwtx"
 )
 
 // handleEndSession is RP-initiated logout (OpenID Connect RP-Initiated

@@ -17,8 +17,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"go.uber.org/goleak"
 
-	"github.com/gatehouse/gatehouse/sdk/jwtx"
 	"github.com/gatehouse/gatehouse/internal/storage"
+	"github.com/gatehouse/gatehouse/sdk/jwtx"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -1,0 +1,154 @@
+// Package demo wires the demo services of "Alice and her orders" the way a
+// real deployment would: each service gets its own SDK Verifier for its own
+// audience, trusting the Gatehouse issuer (keys fetched from its JWKS over
+// HTTP), and a propagating transport allowed to reach only the other
+// service. `gatehouse dev` and the commands in examples/cmd use it.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse/gatehouse/examples/orders"
+	"github.com/gatehouse/gatehouse/examples/payments"
+	"github.com/gatehouse/gatehouse/sdk/auth"
+)
+
+// Config says where the issuer and the services are.
+type Config struct {
+	Issuer      string // Gatehouse issuer URL, e.g. http://localhost:8080
+	OrdersURL   string // base URL of orders, e.g. http://127.0.0.1:8091
+	PaymentsURL string // base URL of payments, e.g. http://127.0.0.1:8092
+	// JWKSCacheFile, when set, is the verifier's on-disk key cache (one per
+	// service: the name gets a ".orders" or ".payments" suffix).
+	JWKSCacheFile string
+	HTTPClient    *http.Client // fetches discovery and JWKS; default 10s timeout
+	Logger        *slog.Logger // default discards
+}
+
+func (c Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+// origin returns scheme://host of a base URL.
+func origin(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", fmt.Errorf("demo: bad service URL %q", base)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+func (c Config) verifier(audience, suffix string) (*auth.Verifier, error) {
+	ic := auth.IssuerConfig{Issuer: c.Issuer, Audience: audience, HTTPClient: c.HTTPClient}
+	if c.JWKSCacheFile != "" {
+		ic.CacheFile = c.JWKSCacheFile + suffix
+	}
+	return auth.NewVerifier(auth.VerifierConfig{Issuers: []auth.IssuerConfig{ic}, Logger: c.logger()})
+}
+
+// Service is a built service: its handler and its verifier (Close it when
+// done; Ready reports whether it has the issuer's keys).
+type Service struct {
+	Handler  http.Handler
+	Verifier *auth.Verifier
+}
+
+// Close stops the verifier's background refreshes.
+func (s *Service) Close() { s.Verifier.Close() }
+
+// NewOrders builds the orders service, calling payments at cfg.PaymentsURL
+// with the caller's token (no PaymentsURL: paying answers 503).
+func NewOrders(cfg Config) (*Service, error) {
+	var rt http.RoundTripper
+	if cfg.PaymentsURL != "" {
+		o, err := origin(cfg.PaymentsURL)
+		if err != nil {
+			return nil, err
+		}
+		if rt, err = auth.NewPropagatingTransport(nil, o); err != nil {
+			return nil, err
+		}
+	}
+	v, err := cfg.verifier(orders.Audience, ".orders")
+	if err != nil {
+		return nil, err
+	}
+	svc, err := orders.New(orders.Config{Authenticator: v, PaymentsURL: cfg.PaymentsURL, PaymentsTransport: rt,
+		Logger: cfg.logger().With("service", "orders")})
+	if err != nil {
+		v.Close()
+		return nil, err
+	}
+	return &Service{Handler: svc.Handler(), Verifier: v}, nil
+}
+
+// NewPayments builds the payments service, asking orders at cfg.OrdersURL
+// who owns an order, with the caller's token.
+func NewPayments(cfg Config) (*Service, error) {
+	o, err := origin(cfg.OrdersURL)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := auth.NewPropagatingTransport(nil, o)
+	if err != nil {
+		return nil, err
+	}
+	v, err := cfg.verifier(payments.Audience, ".payments")
+	if err != nil {
+		return nil, err
+	}
+	svc, err := payments.New(payments.Config{Authenticator: v, OrdersURL: cfg.OrdersURL, OrdersTransport: rt,
+		Logger: cfg.logger().With("service", "payments")})
+	if err != nil {
+		v.Close()
+		return nil, err
+	}
+	return &Service{Handler: svc.Handler(), Verifier: v}, nil
+}
+
+// Serve serves h on ln until ctx ends, then shuts down gracefully (5s).
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Run serves svc on listen until ctx ends (the thin mains in examples/cmd
+// use it), then closes the service.
+func Run(ctx context.Context, name, listen string, svc *Service, log *slog.Logger) error {
+	defer svc.Close()
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	log.Info(name+" listening", "addr", ln.Addr().String())
+	return Serve(ctx, ln, svc.Handler)
+}

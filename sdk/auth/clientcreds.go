@@ -144,7 +144,7 @@ func (s *ccSource) fetch() (any, error) {
 	if err == nil && !strings.EqualFold(tok.Type(), "bearer") {
 		err = fmt.Errorf("token_type %q is not Bearer", tok.TokenType)
 	}
-	if err == nil && !isBearerToken(tok.AccessToken) {
+	if err == nil && !isToken68(tok.AccessToken) {
 		err = errors.New("access_token is not a valid bearer token")
 	}
 

@@ -28,11 +28,8 @@ const (
 	jwksMaxBody = 1 << 20
 	// jwksInitialBackoff is the first retry delay after a failed fetch; it
 	// doubles up to MinRefresh.
-	jwksInitialBackoff         = 2 * time.Second
-	jwksDefaultMinRefresh      = time.Minute
-	jwksDefaultMaxRefresh      = time.Hour
-	jwksDefaultRefetchInterval = 10 * time.Second
-	jwksDiscoveryPath          = "/.well-known/openid-configuration"
+	jwksInitialBackoff = 2 * time.Second
+	jwksDiscoveryPath  = "/.well-known/openid-configuration"
 )
 
 // Errors of the key set; lastError wraps one of them.
@@ -106,16 +103,16 @@ type keySet struct {
 // get the documented defaults.
 func newKeySet(cfg keySetConfig) *keySet {
 	if cfg.MinRefresh <= 0 {
-		cfg.MinRefresh = jwksDefaultMinRefresh
+		cfg.MinRefresh = DefaultMinRefresh
 	}
 	if cfg.MaxRefresh <= 0 {
-		cfg.MaxRefresh = jwksDefaultMaxRefresh
+		cfg.MaxRefresh = DefaultMaxRefresh
 	}
 	if cfg.MaxRefresh < cfg.MinRefresh {
 		cfg.MaxRefresh = cfg.MinRefresh
 	}
 	if cfg.RefetchInterval <= 0 {
-		cfg.RefetchInterval = jwksDefaultRefetchInterval
+		cfg.RefetchInterval = DefaultRefetchInterval
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}

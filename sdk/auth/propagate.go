@@ -130,34 +130,10 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if !isBearerToken(tok) {
+	if !isToken68(tok) {
 		return fail(fmt.Errorf("%w: token is not a valid bearer token", ErrInvalidToken))
 	}
 	out := req.Clone(req.Context())
 	out.Header.Set("Authorization", "Bearer "+tok)
 	return t.base.RoundTrip(out)
-}
-
-// isBearerToken reports whether s is a non-empty RFC 6750 b64token, so it
-// can never inject header content.
-func isBearerToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/':
-		case c == '=' && i > 0:
-			// Padding only at the end.
-			if strings.TrimRight(s[i:], "=") != "" {
-				return false
-			}
-			return true
-		default:
-			return false
-		}
-	}
-	return true
 }

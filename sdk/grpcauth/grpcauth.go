@@ -30,7 +30,7 @@ package grpcauth
 import (
 	"context"
 	"errors"
-	"strings"
+	"net/http"
 
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
@@ -117,7 +117,8 @@ func authorize(ctx context.Context, a auth.Authenticator, rule auth.Rule) (conte
 }
 
 // bearerFromMetadata returns the token of the single "authorization:
-// Bearer <token>" metadata value.
+// Bearer <token>" metadata value, parsed by the same rules as the HTTP
+// middleware (auth.BearerToken).
 func bearerFromMetadata(ctx context.Context) (string, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
@@ -128,39 +129,20 @@ func bearerFromMetadata(ctx context.Context) (string, error) {
 	default:
 		return "", status.Error(codes.Unauthenticated, "more than one authorization value")
 	}
-	v := vals[0]
-	scheme, tok, ok := strings.Cut(v, " ")
-	if !ok || !strings.EqualFold(scheme, "bearer") {
+	tok, err := auth.BearerToken(http.Header{"Authorization": vals})
+	switch {
+	case errors.Is(err, auth.ErrNoToken):
 		return "", status.Error(codes.Unauthenticated, "authorization is not a bearer token")
-	}
-	if len(tok) > maxTokenLen || !isToken68(tok) {
+	case err != nil || len(tok) > maxTokenLen:
 		return "", status.Error(codes.Unauthenticated, "invalid bearer token")
 	}
 	return tok, nil
 }
 
-// isToken68 reports whether s is a non-empty RFC 6750 b64token.
-func isToken68(s string) bool {
-	if s == "" {
-		return false
-	}
-	end := len(s)
-	for end > 0 && s[end-1] == '=' {
-		end--
-	}
-	if end == 0 {
-		return false
-	}
-	for i := 0; i < end; i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/':
-		default:
-			return false
-		}
-	}
-	return true
+// validToken reports whether tok may be put in an authorization value.
+func validToken(tok string) bool {
+	got, err := auth.BearerToken(http.Header{"Authorization": {"Bearer " + tok}})
+	return err == nil && got == tok
 }
 
 // Option configures PropagateCredentials and ServiceCredentials.
@@ -237,7 +219,7 @@ func (p *perRPC) GetRequestMetadata(ctx context.Context, _ ...string) (map[strin
 	if err != nil {
 		return nil, err
 	}
-	if !isToken68(tok) {
+	if !validToken(tok) {
 		// Never put something that is not a token into a header.
 		return nil, &credsError{code: codes.Unauthenticated, msg: "grpcauth: token is not a valid bearer token", err: auth.ErrInvalidToken}
 	}

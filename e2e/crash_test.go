@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 // startBinary runs `gatehouse dev` as a real process and waits until ready.
 func startBinary(t *testing.T, bin, dataDir, idp, adm string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "dev", "--data-dir", dataDir, "--listen", idp, "--admin-listen", adm, "--demo-listen", "",
+	cmd := exec.Command(bin, "dev", "--data-dir", dataDir, "--listen", idp, "--admin-listen", adm, "--demo-listen", "", "--orders-listen", "",
 		"--signing-algorithm", "ES256")
 	cmd.Env = append(os.Environ(), runAsGatehouse+"=1")
 	if err := cmd.Start(); err != nil {

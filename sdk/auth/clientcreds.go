@@ -61,7 +61,7 @@ func NewClientCredentials(cfg ClientCredentialsConfig) (oauth2.TokenSource, erro
 	}
 	u, err := url.Parse(cfg.TokenURL)
 	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" ||
-		!(u.Scheme == "https" || (u.Scheme == "http" && introIsLoopback(u.Hostname()))) {
+		!(u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname()))) {
 		return nil, errors.New("auth: client credentials TokenURL must be an https URL (http only on loopback)")
 	}
 	if cfg.EarlyRefresh < 0 {

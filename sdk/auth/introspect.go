@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -150,19 +149,11 @@ func checkIntrospectEndpoint(endpoint string) error {
 	case "https":
 		return nil
 	case "http":
-		if introIsLoopback(u.Hostname()) {
+		if isLoopback(u.Hostname()) {
 			return nil
 		}
 	}
 	return errors.New("auth: introspection Endpoint must use https (http only on loopback)")
-}
-
-func introIsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Authenticate asks the IdP whether token is active and turns the answer

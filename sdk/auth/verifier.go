@@ -260,8 +260,10 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
+// isLoopback reports whether host is localhost or a loopback IP: the only
+// hosts where plain http is accepted by default.
 func isLoopback(host string) bool {
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)

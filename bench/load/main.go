@@ -1,7 +1,19 @@
 // Command load is Gatehouse's load generator: it drives the token endpoint
-// (client credentials) or the introspection endpoint of one server on a
+// (client credentials), the introspection endpoint, or one URL with GET (an
+// upstream or the gateway, with an optional bearer token) of one server on a
 // loopback address with a fixed number of workers for a fixed time, and
 // prints one JSON line with throughput and latency percentiles.
+//
+// By default every worker sends its next request as soon as the previous one
+// is answered (closed loop: the measure of the saturating throughput). With
+// -rate N the requests follow a fixed schedule of N per second in total
+// (open loop, as wrk2 does): request k is due at start + k/N, the next free
+// worker sends it when it is due, and its latency is counted from when it
+// was due, not from when it was sent, so a server that falls behind is
+// charged for the queueing it causes (no coordinated omission). At most -c
+// requests are in flight; lag_p99_ms reports how late requests left, and
+// requests still due when the window ends are not sent (an rps below -rate
+// shows the shortfall).
 //
 // It is deliberately small and stdlib-only: one shared keep-alive transport,
 // one preallocated latency slice per worker, no allocation-heavy reporting
@@ -10,6 +22,8 @@
 //
 //	load -url http://127.0.0.1:8080 -mode cc -client-id svc -client-secret S
 //	load -url http://127.0.0.1:8080 -mode introspect -client-id api -client-secret S2 -cc-id svc -cc-secret S
+//	load -url http://127.0.0.1:8081/api/hello -mode get -token JWT -c 64 -d 20s
+//	load -url http://127.0.0.1:8081/api/hello -mode get -token JWT -c 64 -d 20s -rate 5000
 package main
 
 import (
@@ -52,6 +66,7 @@ type options struct {
 	duration     time.Duration
 	warmup       time.Duration
 	timeout      time.Duration
+	rate         float64 // requests per second in total; 0: closed loop
 }
 
 // Result is the JSON line printed at the end of a run.
@@ -70,6 +85,11 @@ type Result struct {
 	RPS         float64 `json:"rps"`
 	P50Ms       float64 `json:"p50_ms"`
 	P99Ms       float64 `json:"p99_ms"`
+	// Rate is the -rate schedule (requests/s), absent in closed loop.
+	Rate float64 `json:"rate,omitempty"`
+	// LagP99Ms is the p99 of how late measured requests left after they
+	// were due (paced runs only): a wake-up delay, or every worker busy.
+	LagP99Ms float64 `json:"lag_p99_ms,omitempty"`
 }
 
 func main() {
@@ -111,18 +131,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.baseURL, "url", "http://127.0.0.1:8080", "issuer base URL of the server (loopback only)")
-	fs.StringVar(&o.mode, "mode", "cc", "cc (client-credentials issuance) or introspect")
+	fs.StringVar(&o.baseURL, "url", "http://127.0.0.1:8080", "issuer base URL of the server; get mode: the URL to GET (loopback only)")
+	fs.StringVar(&o.mode, "mode", "cc", "cc (client-credentials issuance), introspect, or get (GET -url, expect 200)")
 	fs.StringVar(&o.clientID, "client-id", "", "client authenticating the measured requests")
 	fs.StringVar(&o.clientSecret, "client-secret", "", "its secret")
 	fs.StringVar(&o.ccID, "cc-id", "", "introspect mode: client_credentials client that mints the token to introspect")
 	fs.StringVar(&o.ccSecret, "cc-secret", "", "its secret")
-	fs.StringVar(&o.token, "token", "", "introspect mode: token to introspect (instead of -cc-id/-cc-secret)")
+	fs.StringVar(&o.token, "token", "", "introspect mode: token to introspect (instead of -cc-id/-cc-secret); get mode: bearer token to send (optional)")
 	fs.StringVar(&o.scope, "scope", "", "scope requested in cc mode (empty: none)")
 	fs.IntVar(&o.concurrency, "c", 16, "concurrent workers (and connections)")
 	fs.DurationVar(&o.duration, "d", 20*time.Second, "measured duration")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before -d")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
+	fs.Float64Var(&o.rate, "rate", 0, "pace requests at this many per second in total (open loop); 0: closed loop")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -130,11 +151,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		p = append(p, "unexpected arguments: "+strings.Join(fs.Args(), " "))
 	}
-	if o.mode != "cc" && o.mode != "introspect" {
-		p = append(p, "-mode: must be cc or introspect")
+	if o.mode != "cc" && o.mode != "introspect" && o.mode != "get" {
+		p = append(p, "-mode: must be cc, introspect or get")
 	}
-	if o.clientID == "" || o.clientSecret == "" {
+	if o.mode != "get" && (o.clientID == "" || o.clientSecret == "") {
 		p = append(p, "-client-id and -client-secret are required")
+	}
+	if o.mode == "get" && !validToken(o.token) {
+		p = append(p, "-token: must be a token68 (RFC 6750 §2.1) without spaces or control characters")
+	}
+	// NaN fails both comparisons, so it is refused too.
+	if !(o.rate >= 0 && o.rate <= 1e6) {
+		p = append(p, "-rate: must be in [0, 1e6]")
 	}
 	if o.mode == "introspect" && o.token == "" && (o.ccID == "" || o.ccSecret == "") {
 		p = append(p, "introspect mode needs -token, or -cc-id and -cc-secret")
@@ -155,6 +183,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New(strings.Join(p, "; "))
 	}
 	return o, nil
+}
+
+// validToken reports whether t (possibly empty) is a token68, the only form
+// a bearer token may take in an Authorization header.
+func validToken(t string) bool {
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/=", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkURL accepts only http(s) URLs whose host is a loopback address or
@@ -208,10 +248,12 @@ func newClient(c int, timeout time.Duration) *http.Client {
 // request is everything a worker needs to send one measured request; the
 // body is shared read-only and wrapped in a fresh reader per request.
 type request struct {
+	method     string // POST when empty
 	url        string
 	auth       string
 	body       []byte
 	wantActive bool // introspect: a 2xx answer must say "active":true
+	wantStatus int  // when not 0, the only status that counts as a success
 }
 
 func basicAuth(id, secret string) string {
@@ -221,7 +263,14 @@ func basicAuth(id, secret string) string {
 }
 
 func buildRequest(ctx context.Context, client *http.Client, base string, o options) (request, error) {
-	if o.mode == "cc" {
+	switch o.mode {
+	case "get":
+		r := request{method: http.MethodGet, url: base, wantStatus: http.StatusOK}
+		if o.token != "" {
+			r.auth = "Bearer " + o.token
+		}
+		return r, nil
+	case "cc":
 		return request{url: base + tokenPath, auth: basicAuth(o.clientID, o.clientSecret), body: ccForm(o.scope)}, nil
 	}
 	tok := o.token
@@ -246,7 +295,7 @@ func ccForm(scope string) []byte {
 
 // fetchToken mints the one access token introspect mode asks about.
 func fetchToken(ctx context.Context, client *http.Client, base string, o options) (string, error) {
-	status, body, err := post(ctx, client, request{url: base + tokenPath, auth: basicAuth(o.ccID, o.ccSecret), body: ccForm(o.scope)})
+	status, body, err := send(ctx, client, request{url: base + tokenPath, auth: basicAuth(o.ccID, o.ccSecret), body: ccForm(o.scope)})
 	if err != nil {
 		return "", fmt.Errorf("fetch token: %w", err)
 	}
@@ -262,14 +311,25 @@ func fetchToken(ctx context.Context, client *http.Client, base string, o options
 	return tr.AccessToken, nil
 }
 
-func post(ctx context.Context, client *http.Client, r request) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(r.body))
+// send sends one request: a form POST, or a GET when r.method says so.
+func send(ctx context.Context, client *http.Client, r request) (int, []byte, error) {
+	var req *http.Request
+	var err error
+	if r.method == http.MethodGet {
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
+	} else {
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(r.body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+	}
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", r.auth)
+	if r.auth != "" {
+		req.Header.Set("Authorization", r.auth)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -291,8 +351,9 @@ func clip(b []byte) string {
 var activeTrue = []byte(`"active":true`)
 
 // measure runs o.concurrency workers for o.warmup+o.duration. Requests that
-// start inside the measured window count (their latency and errors); those
-// of the warm-up do not. Throughput is counted requests over o.duration.
+// start (or, paced, are due) inside the measured window count (their latency
+// and errors); those of the warm-up do not. Throughput is counted requests
+// over o.duration.
 func measure(ctx context.Context, client *http.Client, r request, o options, stderr io.Writer) Result {
 	start := time.Now()
 	windowStart := start.Add(o.warmup)
@@ -300,25 +361,42 @@ func measure(ctx context.Context, client *http.Client, r request, o options, std
 	// Room for ~50k requests/s in total without growing while measuring.
 	per := max(1024, int(o.duration.Seconds()*50000)/o.concurrency)
 	lat := make([][]time.Duration, o.concurrency)
+	lag := make([][]time.Duration, o.concurrency)
 	errs := make([]int, o.concurrency)
 	sent := make([]int, o.concurrency)
+	var ticket atomic.Int64 // paced: the next scheduled request
 	var reported atomic.Bool
 	var wg sync.WaitGroup
 	for w := range o.concurrency {
 		lat[w] = make([]time.Duration, 0, per)
+		if o.rate > 0 {
+			lag[w] = make([]time.Duration, 0, per)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
+				var due time.Time
+				if o.rate > 0 {
+					due = start.Add(time.Duration(float64(ticket.Add(1)-1) * float64(time.Second) / o.rate))
+					if !due.Before(end) {
+						return
+					}
+					time.Sleep(time.Until(due)) // returns at once when late
+				}
 				t0 := time.Now()
 				if !t0.Before(end) {
 					return
 				}
-				status, body, err := post(ctx, client, r)
-				d := time.Since(t0)
+				if o.rate == 0 {
+					due = t0
+				}
+				status, body, err := send(ctx, client, r)
+				d := time.Since(due)
 				sent[w]++
-				ok := err == nil && status/100 == 2 && (!r.wantActive || bytes.Contains(body, activeTrue))
-				if t0.Before(windowStart) {
+				ok := err == nil && status/100 == 2 && (r.wantStatus == 0 || status == r.wantStatus) &&
+					(!r.wantActive || bytes.Contains(body, activeTrue))
+				if due.Before(windowStart) {
 					continue
 				}
 				if !ok {
@@ -333,14 +411,17 @@ func measure(ctx context.Context, client *http.Client, r request, o options, std
 					continue
 				}
 				lat[w] = append(lat[w], d)
+				if o.rate > 0 {
+					lag[w] = append(lag[w], t0.Sub(due))
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	return summarize(o, lat, errs, sent)
+	return summarize(o, lat, lag, errs, sent)
 }
 
-func summarize(o options, lat [][]time.Duration, errs, sent []int) Result {
+func summarize(o options, lat, lag [][]time.Duration, errs, sent []int) Result {
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	nerr, nsent := 0, 0
@@ -349,13 +430,20 @@ func summarize(o options, lat [][]time.Duration, errs, sent []int) Result {
 		nsent += sent[w]
 	}
 	secs := o.duration.Seconds()
-	return Result{
+	res := Result{
 		Mode: o.mode, Concurrency: o.concurrency, DurationS: secs,
 		Requests: len(all), Errors: nerr, Sent: nsent,
 		RPS:   round(float64(len(all))/secs, 1),
 		P50Ms: round(ms(percentile(all, 0.50)), 3),
 		P99Ms: round(ms(percentile(all, 0.99)), 3),
 	}
+	if o.rate > 0 {
+		lags := slices.Concat(lag...)
+		slices.Sort(lags)
+		res.Rate = o.rate
+		res.LagP99Ms = round(ms(percentile(lags, 0.99)), 3)
+	}
+	return res
 }
 
 // percentile returns the nearest-rank q-quantile of sorted, 0 when empty.

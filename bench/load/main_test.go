@@ -87,6 +87,13 @@ func TestParseFlags(t *testing.T) {
 		{"zero concurrency", []string{"-c", "0", "-client-id", "a", "-client-secret", "s"}, false},
 		{"unbounded duration", []string{"-d", "0s", "-client-id", "a", "-client-secret", "s"}, false},
 		{"stray argument", []string{"-client-id", "a", "-client-secret", "s", "extra"}, false},
+		{"get needs no credentials", []string{"-mode", "get"}, true},
+		{"get with token and rate", []string{"-mode", "get", "-token", "eyJ.a-b_c.d~+/=", "-rate", "500"}, true},
+		{"get token with a space", []string{"-mode", "get", "-token", "a b"}, false},
+		{"get token with CRLF", []string{"-mode", "get", "-token", "a\r\nX-Evil: 1"}, false},
+		{"negative rate", []string{"-mode", "get", "-rate", "-1"}, false},
+		{"NaN rate", []string{"-mode", "get", "-rate", "NaN"}, false},
+		{"huge rate", []string{"-mode", "get", "-rate", "1e9"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,6 +191,84 @@ func TestRun(t *testing.T) {
 		err := run([]string{"-url", "http://192.0.2.1", "-client-id", "a", "-client-secret", "s"}, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "not loopback") {
 			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// TestRunGet drives a fake upstream in get mode: only 200 with the right
+// bearer token is a success, and -rate paces requests on a schedule whose
+// latency counts from when each request was due.
+func TestRunGet(t *testing.T) {
+	var slow atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/api/hello" {
+			http.NotFound(w, r)
+			return
+		}
+		if slow.Load() {
+			time.Sleep(20 * time.Millisecond)
+		}
+		switch r.Header.Get("Authorization") {
+		case "", "Bearer good":
+			_, _ = io.WriteString(w, `{"ok":true}`)
+		case "Bearer created":
+			w.WriteHeader(http.StatusCreated) // 2xx but not 200: an error in get mode
+		default:
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	run1 := func(t *testing.T, args ...string) Result {
+		t.Helper()
+		var out, errb bytes.Buffer
+		args = append([]string{"-mode", "get", "-url", srv.URL + "/api/hello", "-c", "4", "-d", "300ms", "-warmup", "50ms"}, args...)
+		if err := run(args, &out, &errb); err != nil {
+			t.Fatalf("run: %v (stderr %s)", err, errb.String())
+		}
+		var res Result
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("output %q: %v", out.String(), err)
+		}
+		return res
+	}
+	tests := []struct {
+		name     string
+		token    string
+		wantErrs bool
+	}{
+		{"no token", "", false},
+		{"good token", "good", false},
+		{"refused token", "bad", true},
+		{"201 is not 200", "created", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := run1(t, "-token", tt.token)
+			failed := res.Errors > 0 && res.Requests == 0
+			succeeded := res.Errors == 0 && res.Requests > 0
+			if (tt.wantErrs && !failed) || (!tt.wantErrs && !succeeded) {
+				t.Fatalf("result %+v, want errors=%v", res, tt.wantErrs)
+			}
+			if res.Mode != "get" || res.Rate != 0 || res.LagP99Ms != 0 {
+				t.Fatalf("closed loop result %+v", res)
+			}
+		})
+	}
+	t.Run("paced at a fixed rate", func(t *testing.T) {
+		res := run1(t, "-token", "good", "-rate", "200")
+		// 200/s over a 300 ms window: 60 requests due.
+		if res.Errors != 0 || res.Requests < 50 || res.Requests > 61 || res.Rate != 200 {
+			t.Fatalf("result %+v, want about 60 requests", res)
+		}
+	})
+	t.Run("paced latency counts from when a request was due", func(t *testing.T) {
+		slow.Store(true)
+		defer slow.Store(false)
+		// One worker, 20 ms per answer, one request due every 5 ms: the
+		// backlog grows, and so does the latency measured from the schedule.
+		res := run1(t, "-token", "good", "-rate", "200", "-c", "1")
+		if res.Requests == 0 || res.P99Ms < 100 || res.LagP99Ms < 80 {
+			t.Fatalf("result %+v, want p99 and lag that include the queueing", res)
 		}
 	})
 }

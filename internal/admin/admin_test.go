@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -312,6 +313,10 @@ func TestClientValidation(t *testing.T) {
 		{"OA-G/token", `{"name":"a",` + okRedirect + `,"grant_types":["token"]}`, []string{"not supported"}},
 		{"OA-G/unknown-grant", `{"name":"a",` + okRedirect + `,"grant_types":["urn:x"]}`, []string{"unknown"}},
 		{"public-client-credentials", `{"name":"a","public":true,"grant_types":["client_credentials"]}`, []string{"public clients cannot use client_credentials"}},
+		{"OA-exchange/public-client", `{"name":"a","public":true,"grant_types":["urn:ietf:params:oauth:grant-type:token-exchange"],"audiences":["https://orders.internal"]}`, []string{"public clients cannot use token exchange"}},
+		{"OA-exchange/public-client-with-code", `{"name":"a","public":true,` + okRedirect + `,"grant_types":["authorization_code","urn:ietf:params:oauth:grant-type:token-exchange"]}`, []string{"public clients cannot use token exchange"}},
+		{"OA-exchange/grant-case-variant", `{"name":"a","grant_types":["URN:IETF:PARAMS:OAUTH:GRANT-TYPE:TOKEN-EXCHANGE"]}`, []string{"unknown"}},
+		{"OA-exchange/grant-lookalike", `{"name":"a","grant_types":["urn:ietf:params:oauth:grant-type:token-exchange "]}`, []string{"unknown"}},
 		{"code-needs-redirect", `{"name":"a","grant_types":["authorization_code"]}`, []string{"requires at least one redirect URI"}},
 		{"refresh-needs-code", `{"name":"a","grant_types":["client_credentials","refresh_token"]}`, []string{"refresh_token requires authorization_code"}},
 		{"scope-with-space", `{"name":"a",` + okRedirect + `,"scopes":["a b"]}`, []string{"scopes"}},
@@ -335,6 +340,8 @@ func TestClientValidation(t *testing.T) {
 		{"ok/localhost", `{"name":"a","redirect_uris":["http://localhost:3000/cb"]}`, nil},
 		{"ok/private-use-scheme", `{"name":"a","public":true,"redirect_uris":["com.example.app:/oauth2redirect"]}`, nil},
 		{"ok/client-credentials-only", `{"name":"a","grant_types":["client_credentials"],"audiences":["https://api.example.com"],"access_token_ttl":"5m"}`, nil},
+		{"ok/token-exchange", `{"name":"a","grant_types":["urn:ietf:params:oauth:grant-type:token-exchange"],"scopes":["orders:read"],"audiences":["https://orders.internal"],"access_token_ttl":"2m"}`, nil},
+		{"ok/token-exchange-and-client-credentials", `{"name":"a","grant_types":["client_credentials","urn:ietf:params:oauth:grant-type:token-exchange"],"audiences":["https://orders.internal"]}`, nil},
 		{"ok/ttls", `{"name":"a",` + okRedirect + `,"refresh_idle_ttl":"24h","refresh_max_ttl":"720h"}`, nil},
 	}
 	for _, tc := range tests {
@@ -380,6 +387,17 @@ func TestClientUpdateDelete(t *testing.T) {
 		w := e.do("PATCH", "/admin/v1/clients/web", `{"redirect_uris":["https://app.example.com/*"]}`)
 		wantStatus(t, w, 400)
 		if e.client("web").RedirectURIs[0] != "https://app.example.com/cb" {
+			t.Error("invalid patch was stored")
+		}
+	})
+	t.Run("OA-exchange/patch-public-client", func(t *testing.T) {
+		e.createClient(`{"id":"spa","name":"SPA","public":true,"redirect_uris":["https://app.example.com/cb"]}`)
+		w := e.do("PATCH", "/admin/v1/clients/spa", `{"grant_types":["authorization_code","urn:ietf:params:oauth:grant-type:token-exchange"]}`)
+		wantStatus(t, w, 400)
+		if !strings.Contains(w.Body.String(), "public clients cannot use token exchange") {
+			t.Errorf("body %s", w.Body.String())
+		}
+		if slices.Contains(e.client("spa").GrantTypes, admin.GrantTokenExchange) {
 			t.Error("invalid patch was stored")
 		}
 	})

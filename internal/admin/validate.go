@@ -18,6 +18,8 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	// GrantTokenExchange is RFC 8693 token exchange (confidential clients only).
+	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
 
 // Limits on sizes of registered values.
@@ -266,11 +268,11 @@ func validateClient(c storage.Client, p *problems) {
 	}
 	for _, g := range c.GrantTypes {
 		switch g {
-		case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
+		case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantTokenExchange:
 		case "implicit", "token", "password":
 			p.addf("grant_types: %q is not supported (removed by the OAuth 2.0 Security BCP); use authorization_code with PKCE", g)
 		default:
-			p.addf("grant_types: %q is unknown (supported: authorization_code, refresh_token, client_credentials)", clip(g))
+			p.addf("grant_types: %q is unknown (supported: authorization_code, refresh_token, client_credentials, %s)", clip(g), GrantTokenExchange)
 		}
 	}
 	if len(c.GrantTypes) == 0 {
@@ -279,6 +281,9 @@ func validateClient(c storage.Client, p *problems) {
 	has := func(g string) bool { return slices.Contains(c.GrantTypes, g) }
 	if c.Public && has(GrantClientCredentials) {
 		p.addf("grant_types: public clients cannot use client_credentials")
+	}
+	if c.Public && has(GrantTokenExchange) {
+		p.addf("grant_types: public clients cannot use token exchange")
 	}
 	if has(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
 		p.addf("redirect_uris: authorization_code requires at least one redirect URI")

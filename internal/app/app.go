@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/idp"
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/password"
@@ -39,6 +41,8 @@ type App struct {
 	Admin     http.Handler
 	Secrets   *secret.Keyed
 	Passwords *password.Hasher
+	Gateway   *gateway.Gateway // nil unless gateway.listen or gateway.authorizer_listen is set
+	redis     io.Closer
 	registry  *prometheus.Registry
 	log       *slog.Logger
 	cancel    context.CancelFunc
@@ -65,6 +69,9 @@ func OpenStore(ctx context.Context, c config.StorageConfig) (*sqlstore.Store, er
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) (*App, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if cfg.GatewayOnly() {
+		return newGatewayOnly(cfg, log, opt)
 	}
 	kek, err := cfg.Secrets.KEK()
 	if err != nil {
@@ -160,6 +167,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.registry.MustRegister(a.IDP.Collectors()...)
+	if err := a.startGateway(opt); err != nil {
+		return nil, err
+	}
 	ok = true
 	return a, nil
 }
@@ -184,7 +194,10 @@ func (a *App) gcLoop(ctx context.Context, now func() time.Time) {
 
 // Checks are the readiness probes: storage reachable, signing keys loaded.
 func (a *App) Checks() []server.Check {
-	return []server.Check{
+	if a.Store == nil {
+		return a.gatewayChecks()
+	}
+	return append([]server.Check{
 		{Name: "storage", Fn: a.Store.Ping},
 		{Name: "signing_keys", Fn: func(context.Context) error {
 			if !a.Keys.Ready() {
@@ -192,7 +205,7 @@ func (a *App) Checks() []server.Check {
 			}
 			return nil
 		}},
-	}
+	}, a.gatewayChecks()...)
 }
 
 // Listeners returns the configured listeners. bound, when not nil, is told
@@ -204,12 +217,15 @@ func (a *App) Listeners(bound func(name, addr string)) []server.Listener {
 		}
 		return func(addr string) { bound(name, addr) }
 	}
-	ls := []server.Listener{{Name: "idp", Addr: a.Config.IDP.Listen, Handler: a.IDP.Handler(),
-		CertFile: a.Config.IDP.TLS.CertFile, KeyFile: a.Config.IDP.TLS.KeyFile, Bound: cb("idp")}}
+	var ls []server.Listener
+	if a.IDP != nil {
+		ls = append(ls, server.Listener{Name: "idp", Addr: a.Config.IDP.Listen, Handler: a.IDP.Handler(),
+			CertFile: a.Config.IDP.TLS.CertFile, KeyFile: a.Config.IDP.TLS.KeyFile, Bound: cb("idp")})
+	}
 	if a.Admin != nil {
 		ls = append(ls, server.Listener{Name: "admin", Addr: a.Config.Admin.Listen, Handler: a.Admin, Metrics: a.registry, Bound: cb("admin")})
 	}
-	return ls
+	return append(ls, a.gatewayListeners(cb)...)
 }
 
 // Run serves until ctx ends.
@@ -221,6 +237,12 @@ func (a *App) Run(ctx context.Context, bound func(name, addr string)) error {
 func (a *App) Close() {
 	if a.cancel != nil {
 		a.cancel()
+	}
+	if a.Gateway != nil {
+		a.Gateway.Close()
+	}
+	if a.redis != nil {
+		_ = a.redis.Close()
 	}
 	if a.Keys != nil {
 		a.Keys.Stop()

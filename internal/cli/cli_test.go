@@ -78,6 +78,7 @@ func freeAddr(t *testing.T) string {
 func TestDevQuickStart(t *testing.T) {
 	dir := t.TempDir()
 	idpAddr, adminAddr, demoAddr, ordersAddr, paymentsAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	gatewayAddr, authorizerAddr := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan struct{})
@@ -85,7 +86,8 @@ func TestDevQuickStart(t *testing.T) {
 		defer close(done)
 		root := newRoot(env{vars: nil, stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
 		root.SetArgs([]string{"dev", "--data-dir", dir, "--listen", idpAddr, "--admin-listen", adminAddr, "--demo-listen", demoAddr,
-			"--orders-listen", ordersAddr, "--payments-listen", paymentsAddr, "--signing-algorithm", "ES256"})
+			"--orders-listen", ordersAddr, "--payments-listen", paymentsAddr, "--gateway-listen", gatewayAddr,
+			"--authorizer-listen", authorizerAddr, "--signing-algorithm", "ES256"})
 		_ = root.ExecuteContext(ctx)
 	}()
 	defer func() { cancel(); <-done }()
@@ -142,12 +144,15 @@ func TestDevQuickStart(t *testing.T) {
 		t.Fatalf("demo app: %v", err)
 	}
 	resp.Body.Close()
-	// The Alice tour's billing steps, as printed.
+	// The Alice tour, every step as printed, through the gateway.
 	billing := post("demo-billing", st.DemoBillingSecret, url.Values{"grant_type": {"client_credentials"},
 		"scope": {"payments:write"}, "resource": {"https://api.payments.example"}})
 	billingTok := billing["access_token"].(string)
-	checkDevTour(t, out.String(), st, "http://"+ordersAddr, "http://"+paymentsAddr, billingTok)
-	for _, s := range []string{st.DemoServiceSecret, st.DemoBillingSecret, tok["access_token"].(string), billingTok} {
+	vars := map[string]string{"SERVICE": tok["access_token"].(string), "BILLING": billingTok,
+		"ALICE": devLogin(t, issuer, "alice", demoAlicePassword), "BOB": devLogin(t, issuer, "bob", demoBobPassword),
+		"CAROL": devLogin(t, issuer, "carol", demoCarolPassword)}
+	checkDevTour(t, out.String(), st, "http://"+gatewayAddr, "http://"+authorizerAddr, vars)
+	for _, s := range []string{st.DemoServiceSecret, st.DemoBillingSecret, st.DemoGatewaySecret, vars["ALICE"], vars["SERVICE"], billingTok} {
 		if strings.Contains(errb.String(), s) {
 			t.Fatal("a secret or token was logged")
 		}

@@ -36,6 +36,7 @@ type devState struct {
 	DemoServiceSecret string `json:"demo_service_secret"`
 	DemoAPISecret     string `json:"demo_api_secret"`
 	DemoBillingSecret string `json:"demo_billing_secret"`
+	DemoGatewaySecret string `json:"demo_gateway_secret"`
 }
 
 // Demo users' passwords (dev mode only; printed in the tour).
@@ -64,6 +65,8 @@ func newDev(e env) *cobra.Command {
 	fs.StringVar(&f.demoListen, "demo-listen", "127.0.0.1:8090", "demo web app listen address (empty disables)")
 	fs.StringVar(&f.ordersListen, "orders-listen", "127.0.0.1:8091", "demo orders service listen address (empty disables it and payments)")
 	fs.StringVar(&f.paymentsListen, "payments-listen", "127.0.0.1:8092", "demo payments service listen address (empty disables)")
+	fs.StringVar(&f.gatewayListen, "gateway-listen", "127.0.0.1:8000", "API gateway listen address, in front of the demo services (empty disables)")
+	fs.StringVar(&f.authorizerListen, "authorizer-listen", "127.0.0.1:8001", "external authorizer (nginx auth_request, Envoy, Traefik, Caddy) listen address (empty disables)")
 	fs.StringVar(&f.issuer, "issuer", "", "issuer URL (default http://localhost:<idp port>)")
 	fs.StringVar(&f.algorithm, "signing-algorithm", "RS256", "token signing algorithm: RS256, ES256 or EdDSA")
 	return cmd
@@ -72,6 +75,7 @@ func newDev(e env) *cobra.Command {
 type devFlags struct {
 	dataDir, listen, adminListen, demoListen, issuer, algorithm string
 	ordersListen, paymentsListen                                string
+	gatewayListen, authorizerListen                             string
 }
 
 func runDev(ctx context.Context, e env, f devFlags) error {
@@ -102,6 +106,12 @@ func runDev(ctx context.Context, e env, f devFlags) error {
 	cfg.IDP.Listen = f.listen
 	cfg.IDP.DevMode = true
 	cfg.IDP.Signing.Algorithm = f.algorithm
+	svcs, err := listenDemo(f)
+	if err != nil {
+		return err
+	}
+	defer svcs.close()
+	cfg.Gateway = devGateway(f, st, svcs.urls)
 	warns, err := cfg.Validate()
 	if err != nil {
 		return err
@@ -119,11 +129,6 @@ func runDev(ctx context.Context, e env, f devFlags) error {
 		return fmt.Errorf("seed demo data: %w", err)
 	}
 	warnStaleDemoData(ctx, a, f.dataDir, log)
-	svcs, err := listenDemo(f)
-	if err != nil {
-		return err
-	}
-	defer svcs.close()
 	g, ctx := errgroup.WithContext(ctx)
 	ready := make(chan struct{}, 2)
 	g.Go(func() error {
@@ -167,6 +172,15 @@ func runDev(ctx context.Context, e env, f devFlags) error {
 		if svcs.payments == nil {
 			urls = demoURLs{}
 		}
+		if a.Gateway != nil {
+			// The tour's first steps go through the gateway: its keys first.
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := a.Gateway.WaitReady(wctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				return fmt.Errorf("gateway: signing keys not loaded: %w", err)
+			}
+		}
 		printTour(e.stdout, f, st, urls)
 		<-ctx.Done() // keep the verifiers until shutdown
 		return nil
@@ -181,11 +195,17 @@ func loadDevState(path string) (devState, error) {
 		if err := json.Unmarshal(b, &st); err != nil {
 			return st, fmt.Errorf("%s: %w", path, err)
 		}
-		if st.DemoBillingSecret != "" {
+		if st.DemoBillingSecret != "" && st.DemoGatewaySecret != "" {
 			return st, nil
 		}
-		// A data directory from before the billing demo: add its secret.
-		st.DemoBillingSecret = "ghs_" + secret.New()
+		// A data directory from before the billing or gateway demo: add
+		// the missing secrets.
+		if st.DemoBillingSecret == "" {
+			st.DemoBillingSecret = "ghs_" + secret.New()
+		}
+		if st.DemoGatewaySecret == "" {
+			st.DemoGatewaySecret = "ghs_" + secret.New()
+		}
 		return st, writeDevState(path, st)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -198,7 +218,7 @@ func loadDevState(path string) (devState, error) {
 	}
 	st = devState{KEK: rnd(), Pepper: rnd(), AdminToken: "gha_" + secret.New(),
 		DemoWebSecret: "ghs_" + secret.New(), DemoServiceSecret: "ghs_" + secret.New(), DemoAPISecret: "ghs_" + secret.New(),
-		DemoBillingSecret: "ghs_" + secret.New()}
+		DemoBillingSecret: "ghs_" + secret.New(), DemoGatewaySecret: "ghs_" + secret.New()}
 	return st, writeDevState(path, st)
 }
 
@@ -273,6 +293,7 @@ func seedDemo(ctx context.Context, a *app.App, st devState, demoRedirect string)
 			Scopes:    []string{"openid", "profile", "offline_access", "orders:read", "orders:write", "payments:write"},
 			Audiences: apis},
 	}
+	clients = append(clients, devGatewayClientRecord(a.Secrets.Sum(st.DemoGatewaySecret)))
 	for _, c := range clients {
 		c.CreatedAt, c.UpdatedAt = now, now
 		if err := a.Store.CreateClient(ctx, c); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {

@@ -28,6 +28,10 @@ func newServe(e env) *cobra.Command {
 				return err
 			}
 			defer a.Close()
+			if path == "" {
+				path = e.get("GATEHOUSE_CONFIG")
+			}
+			go a.WatchConfig(cmd.Context(), path, e.vars) // gateway routes reload without a restart
 			return a.Run(cmd.Context(), nil)
 		},
 	}

@@ -44,6 +44,7 @@ type Config struct {
 	Secrets SecretsConfig `yaml:"secrets"`
 	Admin   AdminConfig   `yaml:"admin"`
 	IDP     IDPConfig     `yaml:"idp"`
+	Gateway GatewayConfig `yaml:"gateway"`
 }
 
 // Warning is an insecure but accepted setting. Callers print every warning
@@ -102,6 +103,7 @@ func (c *Config) SetDefaults() {
 	c.Secrets.SetDefaults()
 	c.Admin.SetDefaults()
 	c.IDP.SetDefaults()
+	c.Gateway.SetDefaults()
 }
 
 // Validate checks every section and returns all problems at once, plus
@@ -115,11 +117,25 @@ func (c *Config) Validate() ([]Warning, error) {
 func (c *Config) validate(r *report) {
 	validateIssuer(r, c.Issuer, c.IDP.DevMode)
 	c.Log.validate(r)
+	if c.GatewayOnly() {
+		// The gateway alone needs no storage, secrets or signing keys: it
+		// verifies tokens with the issuer's published keys.
+		if !c.Gateway.Enabled() {
+			r.errorf("idp.listen", "nothing to run: set idp.listen, admin.listen or gateway.listen")
+		}
+		c.Gateway.validate(r)
+		return
+	}
 	c.Storage.validate(r)
 	c.Secrets.validate(r)
 	c.Admin.validate(r)
 	c.IDP.validate(r)
+	c.Gateway.validate(r)
 }
+
+// GatewayOnly reports whether this process runs the gateway without the
+// IdP and admin API (idp.listen and admin.listen both empty).
+func (c *Config) GatewayOnly() bool { return c.IDP.Listen == "" && c.Admin.Listen == "" }
 
 // LoadFile opens path and calls Load.
 func LoadFile(path string, env []string) (Config, []Warning, error) {

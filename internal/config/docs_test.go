@@ -56,6 +56,15 @@ func normalize(c Config) Config {
 	if len(c.IDP.TrustedProxies) == 0 {
 		c.IDP.TrustedProxies = nil
 	}
+	if len(c.Gateway.TrustedProxies) == 0 {
+		c.Gateway.TrustedProxies = nil
+	}
+	if len(c.Gateway.Issuers) == 0 {
+		c.Gateway.Issuers = nil
+	}
+	if len(c.Gateway.Routes) == 0 {
+		c.Gateway.Routes = nil
+	}
 	return c
 }
 

@@ -63,6 +63,9 @@ func walkLeaves(t reflect.Type, prefix string, index []int, out *[]Key) {
 		if prefix != "" {
 			p = prefix + "." + name
 		}
+		if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+			continue // lists of mappings (gateway.routes) are set in the file only
+		}
 		idx := append(append([]int(nil), index...), i)
 		if f.Type.Kind() == reflect.Struct && f.Type != durationType {
 			walkLeaves(f.Type, p, idx, out)

@@ -19,6 +19,8 @@ const (
 	grantCode    = "authorization_code"
 	grantRefresh = "refresh_token"
 	grantCC      = "client_credentials"
+	// grantTokenExchange is RFC 8693's grant, for confidential clients only.
+	grantTokenExchange = string(oidc.GrantTypeTokenExchange)
 )
 
 // client adapts storage.Client to op.Client.

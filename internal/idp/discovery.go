@@ -48,7 +48,7 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 		ScopesSupported:                   []string{"openid", "profile", "email", "offline_access"},
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
-		GrantTypesSupported:               []string{grantCode, grantRefresh, grantCC},
+		GrantTypesSupported:               []string{grantCode, grantRefresh, grantCC, grantTokenExchange},
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{p.signer.Algorithm()},
 		TokenEndpointAuthMethodsSupported: append(secretMethods, "none"),

@@ -64,6 +64,8 @@ func (p *Provider) verifyAccessToken(tok string) (verifiedToken, bool) {
 	return v, true
 }
 
+// activeAccessToken is verifyAccessToken plus the revocation check (by grant
+// id and by jti). Introspection, userinfo and token exchange all use it.
 func (p *Provider) activeAccessToken(tok string) (verifiedToken, bool) {
 	v, ok := p.verifyAccessToken(tok)
 	if !ok || p.revoked.isRevoked(v.claims.GrantID, v.claims.JTI) {
@@ -89,6 +91,7 @@ type introspectionResponse struct {
 	Roles     []string `json:"roles,omitempty"`
 	Groups    []string `json:"groups,omitempty"`
 	Tenant    string   `json:"tenant,omitempty"`
+	Act       *actor   `json:"act,omitempty"`
 }
 
 var inactive = &introspectionResponse{Active: false}
@@ -117,7 +120,7 @@ func (s *server) Introspect(ctx context.Context, r *op.Request[op.IntrospectionR
 		return op.NewResponse(&introspectionResponse{Active: true, Scope: cl.Scope, ClientID: cl.ClientID,
 			Subject: cl.Subject, Audience: cl.Audience, Issuer: cl.Issuer, Expiry: cl.Expiry, IssuedAt: cl.IssuedAt,
 			JTI: cl.JTI, TokenType: oidc.BearerToken, AuthTime: cl.AuthTime, ACR: cl.ACR, Roles: cl.Roles,
-			Groups: cl.Groups, Tenant: cl.Tenant}), nil
+			Groups: cl.Groups, Tenant: cl.Tenant, Act: cl.Act}), nil
 	}
 	rt, g, ok, err := p.activeRefreshToken(ctx, tok)
 	if err != nil {
@@ -155,14 +158,15 @@ func (p *Provider) activeRefreshToken(ctx context.Context, tok string) (storage.
 
 // Revocation implements RFC 7009. Revoking a refresh token revokes its whole
 // grant (and so the grant's access tokens); revoking an access token revokes
-// that token. Tokens of other clients and unknown tokens are ignored, and the
-// answer is always 200.
+// that token. An exchanged token (RFC 8693) may also be revoked by the client
+// it was issued to (its act.sub). Tokens of other clients and unknown tokens
+// are ignored, and the answer is always 200.
 func (s *server) Revocation(ctx context.Context, r *op.ClientRequest[oidc.RevocationRequest]) (*op.Response, error) {
 	p := s.p
 	c := r.Client.(client)
 	tok := r.Data.Token
 	if strings.Count(tok, ".") == 2 {
-		if v, ok := p.verifyAccessToken(tok); ok && v.claims.ClientID == c.ID {
+		if v, ok := p.verifyAccessToken(tok); ok && (v.claims.ClientID == c.ID || v.claims.Act != nil && v.claims.Act.Subject == c.ID) {
 			now := p.now()
 			p.revoked.addToken(v.claims.JTI, v.expires)
 			if err := p.store.RevokeAccessToken(ctx, storage.RevokedToken{JTI: v.claims.JTI, ExpiresAt: v.expires, RevokedAt: now}); err != nil {

@@ -16,6 +16,7 @@ type metrics struct {
 	tokens             *prometheus.CounterVec
 	logins             *prometheus.CounterVec
 	reuseDetected      *prometheus.CounterVec
+	exchanges          *prometheus.CounterVec
 	introspections     prometheus.Counter
 	clientAuthFailures prometheus.Counter
 }
@@ -30,6 +31,8 @@ func newMetrics() *metrics {
 			Help: "Login page events."}, []string{"event"}),
 		reuseDetected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_idp_reuse_detected_total",
 			Help: "Replayed authorization codes and refresh tokens (families revoked)."}, []string{"kind"}),
+		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_idp_token_exchanges_total",
+			Help: "Token exchange (RFC 8693) requests that reached the grant, by result (issued, rejected)."}, []string{"result"}),
 		introspections: prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_idp_introspections_total",
 			Help: "Introspection requests from authenticated clients."}),
 		clientAuthFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_idp_client_auth_failures_total",
@@ -38,7 +41,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.tokens, m.logins, m.reuseDetected, m.introspections, m.clientAuthFailures}
+	return []prometheus.Collector{m.requests, m.tokens, m.logins, m.reuseDetected, m.exchanges, m.introspections, m.clientAuthFailures}
 }
 
 func (m *metrics) instrument(next http.Handler) http.Handler {

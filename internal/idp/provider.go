@@ -69,6 +69,10 @@ type Config struct {
 	TrustedProxies  []netip.Prefix
 	RevocationPoll  time.Duration // how often revocations from other replicas are loaded (default 2s)
 	ClientCacheTTL  time.Duration // how long a client record is cached (default 2s)
+	// ExchangeTokenTTL is the lifetime of tokens issued by token exchange
+	// (RFC 8693) to clients without their own access_token_ttl (default 5m);
+	// an exchanged token never outlives its subject token.
+	ExchangeTokenTTL time.Duration
 }
 
 // Deps are the IdP's collaborators.
@@ -127,6 +131,9 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	}
 	if cfg.ClientCacheTTL <= 0 {
 		cfg.ClientCacheTTL = 2 * time.Second
+	}
+	if cfg.ExchangeTokenTTL <= 0 {
+		cfg.ExchangeTokenTTL = defaultExchangeTTL
 	}
 	p := &Provider{
 		cfg: cfg, issuer: iss, store: d.Store, signer: d.Signer, secrets: d.Secrets,

@@ -38,6 +38,23 @@ type accessClaims struct {
 	Roles    []string `json:"roles,omitempty"`
 	Groups   []string `json:"groups,omitempty"`
 	Tenant   string   `json:"tenant,omitempty"`
+	Act      *actor   `json:"act,omitempty"` // RFC 8693 §4.1, only on exchanged tokens
+}
+
+// actor is RFC 8693's act claim: the client acting for the subject, with
+// the previous actor (if the token was exchanged before) nested inside.
+type actor struct {
+	Subject string `json:"sub"`
+	Actor   *actor `json:"act,omitempty"`
+}
+
+// depth counts the actors of a chain (nil has none).
+func (a *actor) depth() int {
+	n := 0
+	for ; a != nil; a = a.Actor {
+		n++
+	}
+	return n
 }
 
 type idClaims struct {
@@ -109,11 +126,20 @@ func (p *Provider) mintAccessToken(ip issueParams, now time.Time) (string, time.
 			c.Tenant = u.Tenant
 		}
 	}
-	tok, err := p.signer.Sign(typAccessToken, c)
+	tok, err := p.signAccessClaims(c)
 	if err != nil {
-		return "", 0, fmt.Errorf("sign access token: %w", err)
+		return "", 0, err
 	}
 	return tok, ttl, nil
+}
+
+// signAccessClaims signs complete access-token claims (typ at+jwt).
+func (p *Provider) signAccessClaims(c accessClaims) (string, error) {
+	tok, err := p.signer.Sign(typAccessToken, c)
+	if err != nil {
+		return "", fmt.Errorf("sign access token: %w", err)
+	}
+	return tok, nil
 }
 
 // mintIDToken signs an OpenID Connect ID token for user u.

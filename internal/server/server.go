@@ -36,6 +36,13 @@ type Listener struct {
 	// Bound, when not nil, receives the actual address once listening
 	// (useful with port 0).
 	Bound func(addr string)
+	// Bare hands every request to Handler as it arrived: no ServeMux path
+	// cleaning or redirects (the gateway normalizes paths itself, GW-03).
+	// Only the exact paths /healthz and /readyz are answered here.
+	Bare bool
+	// WriteTimeout overrides the default 30s; negative means none (the
+	// gateway bounds each request by its route's timeout instead).
+	WriteTimeout time.Duration
 }
 
 // Run serves every listener until ctx ends, then shuts down gracefully.
@@ -51,11 +58,19 @@ func Run(ctx context.Context, log *slog.Logger, checks []Check, ls ...Listener) 
 			mux.Handle("GET /metrics", promhttp.HandlerFor(l.Metrics, promhttp.HandlerOpts{}))
 		}
 		mux.Handle("/", l.Handler)
+		var handler http.Handler = mux
+		if l.Bare {
+			handler = bare(mux, l.Handler)
+		}
+		wt := 30 * time.Second
+		if l.WriteTimeout != 0 {
+			wt = max(l.WriteTimeout, 0)
+		}
 		srv := &http.Server{
-			Handler:           mux,
+			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      30 * time.Second,
+			WriteTimeout:      wt,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -92,6 +107,18 @@ func Run(ctx context.Context, log *slog.Logger, checks []Check, ls ...Listener) 
 		})
 	}
 	return g.Wait()
+}
+
+// bare sends the exact health paths to mux and everything else, untouched,
+// to h.
+func bare(mux, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawPath == "" && r.URL.RawQuery == "" && (r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics") {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func readyHandler(checks []Check) http.HandlerFunc {

@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse/gatehouse/internal/gateway/edge"
 	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/storage"
 	"github.com/gatehouse/gatehouse/internal/throttle"
@@ -227,23 +228,10 @@ func (p *Provider) routes() http.Handler {
 // clientIP returns the request's source address, believing X-Forwarded-For
 // only from configured proxies (GW-02).
 func (p *Provider) clientIP(r *http.Request) string {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	// The gateway's walk: X-Forwarded-For (or Forwarded, X-Real-IP) only
+	// from trusted proxies, right to left over trusted hops (GW-02).
+	if a, ok := edge.ClientIP(r.RemoteAddr, r.Header, p.cfg.TrustedProxies); ok {
+		return a.String()
 	}
-	addr := ap.Addr().Unmap()
-	for _, pr := range p.cfg.TrustedProxies {
-		if pr.Contains(addr) {
-			xff := r.Header.Values("X-Forwarded-For")
-			if len(xff) == 0 {
-				break
-			}
-			parts := strings.Split(xff[len(xff)-1], ",")
-			if a, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
-				return a.Unmap().String()
-			}
-			break
-		}
-	}
-	return addr.String()
+	return r.RemoteAddr
 }

@@ -280,11 +280,15 @@ func (g *GatewayConfig) validateRoute(r *report, k string, rt *GatewayRoute, nam
 		strings.Contains(rt.PathPrefix, "//") || strings.Contains(rt.PathPrefix+"/", "/../") || strings.Contains(rt.PathPrefix+"/", "/./") {
 		r.errorf(k+".path_prefix", "must be a normalized absolute path (starts with /, no //, . or .. segments; only letters, digits and -._~!$&'()*+,=:@)")
 	}
+	if len(rt.PathPrefix) > 1 && strings.HasSuffix(rt.PathPrefix, "/") {
+		r.warnf(k+".path_prefix", "ends with /: it does not match %s itself, which falls to other routes; write it without the slash", strings.TrimSuffix(rt.PathPrefix, "/"))
+	}
 	for j, h := range rt.Hosts {
 		hk := fmt.Sprintf("%s.hosts[%d]", k, j)
 		name := strings.TrimPrefix(h, "*.")
-		if name == "" || name != strings.ToLower(name) || strings.ContainsAny(name, ":/@* ") {
-			r.errorf(hk, "must be a lower-case host name without port, optionally starting with *.")
+		if name == "" || name != strings.ToLower(name) || strings.ContainsAny(name, ":/@* ") ||
+			strings.HasSuffix(name, ".") || strings.HasPrefix(name, ".") || strings.Contains(name, "..") {
+			r.errorf(hk, "must be a lower-case host name without port or trailing dot, optionally starting with *.")
 		}
 	}
 	for j, m := range rt.Methods {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/gateway/edge"
@@ -86,6 +87,11 @@ func (g *Gateway) decide(ctx context.Context, in input) (_ *decision, den *denia
 	if err != nil {
 		return nil, deny(http.StatusBadRequest, "invalid_request", "the request path is not acceptable", "bad_path", err)
 	}
+	if !canonicalMethod(in.method) {
+		// Routes name methods in upper case; "delete" would skip a DELETE
+		// rule and reach an upstream that upper-cases it (GW-03).
+		return nil, deny(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed", "method", errBadRequest)
+	}
 	host, ok := edge.HostName(in.host)
 	if !ok {
 		return nil, deny(http.StatusBadRequest, "invalid_request", "the Host header is not acceptable", "bad_host", errBadRequest)
@@ -155,14 +161,34 @@ func (g *Gateway) decide(ctx context.Context, in input) (_ *decision, den *denia
 	case tokenForward:
 		d.upstreamToken = token
 	case tokenExchange:
-		tok, err := g.exchange.token(ctx, token, rt.exchange.Audience, rt.exchange.Scopes, claims.Expiry)
+		e, err := g.exchange.exchange(ctx, token, rt.exchange.Audience, rt.exchange.Scopes, claims.Expiry)
 		if err != nil {
 			return nil, exchangeDenial(err)
 		}
-		d.upstreamToken = tok
+		d.upstreamToken = e.token
 		d.scopes = narrowScopes(claims.Scopes, rt.exchange.Scopes)
+		if e.scopes != nil {
+			// The IdP also narrows (to what the gateway client may
+			// delegate): the header names only what the token has.
+			d.scopes = slices.DeleteFunc(d.scopes, func(s string) bool { return !slices.Contains(e.scopes, s) })
+		}
 	}
 	return d, nil
+}
+
+// canonicalMethod reports whether m is a non-empty RFC 9110 token without
+// lower-case letters: the only spelling route methods are written in.
+func canonicalMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if 'a' <= c && c <= 'z' || !('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // narrowScopes is what an exchange leaves of the caller's scopes: those
@@ -255,13 +281,15 @@ func clientKey(a netip.Addr) string {
 // limit applies rate limits in order; the first refusal wins. The results
 // of the allowing limits are kept for the RateLimit-* headers.
 func (g *Gateway) limit(ctx context.Context, d *decision, ls []limit) *denial {
-	for _, l := range ls {
-		key := d.route.name + "\x00" + l.by + "\x00"
+	for i, l := range ls {
+		// Each limit has its own bucket: two limits of the same kind (a
+		// burst and an hourly quota) must not advance one timestamp.
+		key := d.route.name + "\x00" + l.by + "\x00" + strconv.Itoa(i) + "\x00"
 		switch l.by {
 		case "ip":
 			key += clientKey(d.client)
 		case "subject":
-			key += d.claims.Issuer + "\x00" + d.claims.Subject
+			key += d.claims.Issuer + "\x00" + subjectOf(d.claims)
 		case "client":
 			key += d.claims.Issuer + "\x00" + d.claims.ClientID
 		}

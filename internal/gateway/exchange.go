@@ -55,6 +55,9 @@ type exchanger struct {
 type exchanged struct {
 	token  string
 	expiry time.Time
+	// scopes are those the IdP says the token has (RFC 8693 §2.2.1 scope);
+	// nil when the answer does not say (then: those asked for).
+	scopes []string
 }
 
 func newExchanger(cfg exchangeConfig) *exchanger {
@@ -85,6 +88,12 @@ func exchangeKey(token, audience string, scopes []string) [32]byte {
 // from cancellation, the 10s call timeout still applies); each caller stops
 // waiting when its own context ends.
 func (x *exchanger) token(ctx context.Context, subject, audience string, scopes []string, subjectExp time.Time) (string, error) {
+	e, err := x.exchange(ctx, subject, audience, scopes, subjectExp)
+	return e.token, err
+}
+
+// exchange is token with the scopes the IdP granted (nil: not stated).
+func (x *exchanger) exchange(ctx context.Context, subject, audience string, scopes []string, subjectExp time.Time) (exchanged, error) {
 	key := exchangeKey(subject, audience, scopes)
 	now := x.cfg.Now()
 	x.mu.Lock()
@@ -92,13 +101,13 @@ func (x *exchanger) token(ctx context.Context, subject, audience string, scopes 
 	x.mu.Unlock()
 	if ok && now.Before(e.expiry) {
 		x.onRes("cached")
-		return e.token, nil
+		return e, nil
 	}
 	detached := context.WithoutCancel(ctx)
 	ch := x.group.DoChan(string(key[:]), func() (any, error) {
-		tok, ttl, err := x.call(detached, subject, audience, scopes)
+		tok, ttl, granted, err := x.call(detached, subject, audience, scopes)
 		if err != nil {
-			return "", err
+			return exchanged{}, err
 		}
 		now := x.cfg.Now()
 		exp := now.Add(ttl - exchangeEarlyExpiry)
@@ -110,20 +119,20 @@ func (x *exchanger) token(ctx context.Context, subject, audience string, scopes 
 			if len(x.cache) >= exchangeCacheMax {
 				x.evict(now)
 			}
-			x.cache[key] = exchanged{token: tok, expiry: exp}
+			x.cache[key] = exchanged{token: tok, expiry: exp, scopes: granted}
 			x.mu.Unlock()
 		}
-		return tok, nil
+		return exchanged{token: tok, expiry: exp, scopes: granted}, nil
 	})
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return "", res.Err
+			return exchanged{}, res.Err
 		}
 		x.onRes("exchanged")
-		return res.Val.(string), nil
+		return res.Val.(exchanged), nil
 	case <-ctx.Done():
-		return "", fmt.Errorf("%w: %w", errExchangeUnavailable, context.Cause(ctx))
+		return exchanged{}, fmt.Errorf("%w: %w", errExchangeUnavailable, context.Cause(ctx))
 	}
 }
 
@@ -144,7 +153,7 @@ func (x *exchanger) evict(now time.Time) {
 }
 
 // call performs one exchange at the IdP's token endpoint.
-func (x *exchanger) call(ctx context.Context, subject, audience string, scopes []string) (string, time.Duration, error) {
+func (x *exchanger) call(ctx context.Context, subject, audience string, scopes []string) (string, time.Duration, []string, error) {
 	form := url.Values{
 		"grant_type":         {grantTokenExchange},
 		"subject_token":      {subject},
@@ -158,20 +167,37 @@ func (x *exchanger) call(ctx context.Context, subject, audience string, scopes [
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, x.cfg.Endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", 0, fmt.Errorf("%w: %w", errExchangeUnavailable, err)
+		return "", 0, nil, fmt.Errorf("%w: %w", errExchangeUnavailable, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(x.cfg.ClientID), url.QueryEscape(x.cfg.ClientSecret))
 	resp, err := x.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return "", 0, fmt.Errorf("%w: %w", errExchangeUnavailable, err)
+		return "", 0, nil, fmt.Errorf("%w: %w", errExchangeUnavailable, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return "", 0, fmt.Errorf("%w: %w", errExchangeUnavailable, err)
+		return "", 0, nil, fmt.Errorf("%w: %w", errExchangeUnavailable, err)
 	}
-	return parseExchangeAnswer(resp.StatusCode, body)
+	tok, ttl, err := parseExchangeAnswer(resp.StatusCode, body)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	return tok, ttl, grantedScopes(body), nil
+}
+
+// grantedScopes is the scope member of a successful answer, split on
+// spaces; nil when absent or not a string. It only ever narrows what
+// X-Auth-Scopes says (decide intersects it with the caller's scopes).
+func grantedScopes(body []byte) []string {
+	var out struct {
+		Scope *string `json:"scope"`
+	}
+	if json.Unmarshal(body, &out) != nil || out.Scope == nil {
+		return nil
+	}
+	return append([]string{}, strings.Fields(*out.Scope)...)
 }
 
 // parseExchangeAnswer reads the token endpoint's answer strictly: exactly

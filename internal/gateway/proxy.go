@@ -283,7 +283,7 @@ func setIdentity(h http.Header, c *auth.Claims, scopes []string) {
 	if scopes == nil {
 		scopes = c.Scopes
 	}
-	h.Set(HeaderSubject, c.Subject)
+	h.Set(HeaderSubject, subjectOf(c))
 	h.Set(HeaderIssuer, c.Issuer)
 	if c.ClientID != "" {
 		h.Set(HeaderClient, c.ClientID)
@@ -302,6 +302,15 @@ func setIdentity(h http.Header, c *auth.Claims, scopes []string) {
 		kind = "user"
 	}
 	h.Set(HeaderKind, kind)
+}
+
+// subjectOf is who the token acts for: sub, or the client itself when a
+// client-credentials token has no sub (decide refuses tokens with neither).
+func subjectOf(c *auth.Claims) string {
+	if c.Subject != "" {
+		return c.Subject
+	}
+	return c.ClientID
 }
 
 // retryTransport retries idempotent requests without a body on another

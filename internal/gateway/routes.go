@@ -90,25 +90,12 @@ func (g *Gateway) compile(cfgs []config.GatewayRoute) (*table, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	// Most specific first: exact hosts, then wildcards, then any host; longer
-	// prefixes first; configuration order breaks ties.
+	// Longer prefixes first; configuration order breaks ties. The host rank
+	// depends on the request's host (see match).
 	slices.SortStableFunc(t.routes, func(a, b *route) int {
-		if c := cmp.Compare(hostRank(b), hostRank(a)); c != 0 {
-			return c
-		}
 		return cmp.Compare(len(b.prefix), len(a.prefix))
 	})
 	return t, nil
-}
-
-func hostRank(r *route) int {
-	switch {
-	case len(r.exact) > 0:
-		return 2
-	case len(r.wildcards) > 0:
-		return 1
-	}
-	return 0
 }
 
 func (g *Gateway) compileRoute(c config.GatewayRoute) (*route, error) {
@@ -296,17 +283,27 @@ func (g *Gateway) introspector(audience string) (*auth.Introspector, error) {
 //
 // Only the most specific routes for the host and path (same host rank and
 // prefix) are candidates: a method they refuse never falls through to a less
-// specific route, such as an anonymous "/" (GW-03).
+// specific route, such as an anonymous "/" (GW-03). The host rank is how
+// the route matched this host: a route listing "example.com" and
+// "*.example.com" is a wildcard route for app.example.com.
 func (t *table) match(host, path, method string) (r *route, methodMismatch bool) {
-	var first *route
+	bestRank, bestLen := -1, -1
 	for _, rt := range t.routes {
-		if !rt.matchHost(host) || !edge.HasPathPrefix(path, rt.prefix) {
+		rk := rt.hostMatch(host)
+		if rk < 0 || !edge.HasPathPrefix(path, rt.prefix) {
 			continue
 		}
-		if first == nil {
-			first = rt
-		} else if hostRank(rt) != hostRank(first) || rt.prefix != first.prefix {
-			break
+		if rk > bestRank || rk == bestRank && len(rt.prefix) > bestLen {
+			bestRank, bestLen = rk, len(rt.prefix)
+		}
+	}
+	if bestRank < 0 {
+		return nil, false
+	}
+	for _, rt := range t.routes {
+		// Prefixes of one length that both match the path are equal.
+		if len(rt.prefix) != bestLen || rt.hostMatch(host) != bestRank || !edge.HasPathPrefix(path, rt.prefix) {
+			continue
 		}
 		if len(rt.methods) > 0 && !slices.Contains(rt.methods, method) {
 			methodMismatch = true
@@ -317,21 +314,23 @@ func (t *table) match(host, path, method string) (r *route, methodMismatch bool)
 	return nil, methodMismatch
 }
 
-func (r *route) matchHost(host string) bool {
+// hostMatch returns how r matches host: 2 by an exact name, 1 by a
+// wildcard, 0 as a route for any host, -1 not at all.
+func (r *route) hostMatch(host string) int {
 	if len(r.exact) == 0 && len(r.wildcards) == 0 {
-		return true
+		return 0
 	}
 	if slices.Contains(r.exact, host) {
-		return true
+		return 2
 	}
 	for _, w := range r.wildcards {
 		// "*.example.com" matches one or more labels before example.com,
 		// never example.com itself.
 		if len(host) > len(w) && strings.HasSuffix(host, w) {
-			return true
+			return 1
 		}
 	}
-	return false
+	return -1
 }
 
 // upstreamFor returns the next upstream in turn.

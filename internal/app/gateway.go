@@ -48,7 +48,14 @@ func (a *App) startGateway(opt Options) error {
 			DialTimeout: time.Second, ReadTimeout: gc.Redis.Timeout.Std(), WriteTimeout: gc.Redis.Timeout.Std(),
 			MaxRetries: -1, PoolSize: 64, ContextTimeoutEnabled: true})
 		a.redis = rc
-		shared = ratelimit.NewShared(ratelimit.NewRedis(rc, "gatehouse:rl:"), ratelimit.NewLocal(100_000, opt.Now),
+		// With the IdP's pepper the keys in Redis are HMACs: someone who can
+		// read Redis cannot recover low-entropy keys (addresses, user ids).
+		// The gateway alone has no pepper and uses plain SHA-256.
+		rl := ratelimit.NewRedis(rc, "gatehouse:rl:")
+		if a.Secrets != nil {
+			rl = ratelimit.NewRedisKeyed(rc, "gatehouse:rlk:", a.Secrets.Sum("gateway rate-limit keys"))
+		}
+		shared = ratelimit.NewShared(rl, ratelimit.NewLocal(100_000, opt.Now),
 			ratelimit.SharedConfig{Timeout: gc.Redis.Timeout.Std(), CoolOff: gc.Redis.CoolOff.Std(), Log: a.log.With("component", "ratelimit")})
 	}
 	g, err := gateway.New(gc, gateway.Deps{Issuer: a.Config.Issuer, Shared: shared, Now: opt.Now,

@@ -48,6 +48,9 @@ type localShard struct {
 	_   [64]byte // keep shards on separate cache lines
 }
 
+// minShardKeys is the smallest shard capacity NewLocal chooses.
+const minShardKeys = 256
+
 // NewLocal returns a Local that tracks at most maxKeys keys (DefaultMaxKeys
 // if maxKeys <= 0). now is the clock; nil means time.Now.
 //
@@ -64,8 +67,11 @@ func NewLocal(maxKeys int, now func() time.Time) *Local {
 	if now == nil {
 		now = time.Now
 	}
+	// Each shard holds at least minShardKeys keys (when maxKeys allows):
+	// with tiny shards, two busy keys hashed to one shard would evict each
+	// other and come back with full buckets.
 	n := 1
-	for n*2 <= min(maxLocalShards, maxKeys) {
+	for n*2 <= min(maxLocalShards, maxKeys/minShardKeys) {
 		n *= 2
 	}
 	l := &Local{

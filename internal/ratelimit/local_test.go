@@ -306,3 +306,25 @@ func TestLocalPerInstance(t *testing.T) {
 		t.Errorf("admitted %d, want within 5%% of %d", got, want)
 	}
 }
+
+// TestLocalSmallBoundKeepsLiveKeys: a Local sized for N keys holds N live
+// keys, whatever their hashes: no key is evicted (and so refilled) while
+// there is room. Small bounds once made 64 shards of one key each.
+func TestLocalSmallBoundKeepsLiveKeys(t *testing.T) {
+	for _, n := range []int{1, 2, 10, 100, 300} {
+		c := newClock()
+		l := NewLocal(n, c.now)
+		lim := Limit{Rate: 1, Period: time.Hour, Burst: 1}
+		ctx := context.Background()
+		for i := range n {
+			if r, _ := l.Allow(ctx, "key-"+strconv.Itoa(i), lim); !r.Allowed {
+				t.Fatalf("n=%d: first event of key %d refused", n, i)
+			}
+		}
+		for i := range n {
+			if r, _ := l.Allow(ctx, "key-"+strconv.Itoa(i), lim); r.Allowed {
+				t.Fatalf("n=%d: key %d was evicted and refilled while the limiter had room", n, i)
+			}
+		}
+	}
+}

@@ -12,10 +12,12 @@
 #      ...), keeping the best round of each (noise only ever costs
 #      throughput). Goal: JWT >= 0.85 x no-auth. JWT / direct is reported.
 #      /mem of gwserver is read midway through the last JWT round.
-#   2. half load: the JWT gateway and the direct upstream paced at half the
-#      JWT gateway's best throughput (open loop, bench/load -rate),
+#   2. half load: the direct upstream, a bare httputil.ReverseProxy (the
+#      baseline cost of any Go proxy hop) and the JWT gateway paced at half
+#      the JWT gateway's best throughput (open loop, bench/load -rate),
 #      BENCH_COUNT rounds interleaved, keeping the lowest p99 of each.
-#      Goal: added p99 (gateway p99 - direct p99) <= 1 ms.
+#      Goal: added p99 (gateway p99 - direct p99) <= 1 ms; gateway p99 -
+#      bare proxy p99 is reported.
 #
 # Writes bench/results/gateway.md. Exits non-zero only if a run failed (a
 # tool error or any failed request), never because a goal was missed.
@@ -99,6 +101,7 @@ done
 UPSTREAM=$(jq -er .upstream "$WORK/addrs.json")
 GW_AUTH=$(jq -er .gateway_auth "$WORK/addrs.json")
 GW_NOAUTH=$(jq -er .gateway_noauth "$WORK/addrs.json")
+GW_BARE=$(jq -er .proxy_bare "$WORK/addrs.json")
 TOKEN=$(jq -er .token "$WORK/addrs.json") # throwaway: its key lives only in gwserver
 REQ_PATH=$(jq -er .path "$WORK/addrs.json")
 log "gwserver pid $GW_PID: upstream $UPSTREAM, gateway (jwt) $GW_AUTH, gateway (no auth) $GW_NOAUTH"
@@ -125,6 +128,7 @@ run_load() { # phase target round [load args...]
 	case $target in
 	direct) url=$UPSTREAM$REQ_PATH ;;
 	noauth) url=$GW_NOAUTH$REQ_PATH ;;
+	bare) url=$GW_BARE$REQ_PATH ;;
 	jwt)
 		url=$GW_AUTH$REQ_PATH
 		args+=(-token "$TOKEN")
@@ -171,6 +175,7 @@ if ((RATE < 1)); then
 else
 	for r in $(seq 1 "$COUNT"); do
 		run_load half direct "$r" -rate "$RATE"
+		run_load half bare "$r" -rate "$RATE"
 		run_load half jwt "$r" -rate "$RATE"
 	done
 fi
@@ -205,8 +210,9 @@ def errs(p; t): runs(p; t) | map(.errors) | add // 0;
 def verdict(ok): if ok then "pass" else "MISS" end;
 . as $all
 | (["direct", "noauth", "jwt"] | map(. as $t | {key: $t, value: ($all | best($t))}) | from_entries) as $b
-| {direct: ($all | calm("direct")), jwt: ($all | calm("jwt"))} as $h
-| {direct: "upstream direct", noauth: "gateway, auth anonymous", jwt: "gateway, JWT (ES256, scope rule, token stripped)"} as $names
+| {direct: ($all | calm("direct")), bare: ($all | calm("bare")), jwt: ($all | calm("jwt"))} as $h
+| {direct: "upstream direct", noauth: "gateway, auth anonymous", jwt: "gateway, JWT (ES256, scope rule, token stripped)",
+   bare: "bare httputil.ReverseProxy (baseline: a Go proxy hop)"} as $names
 | "## Saturation (best of \($count) rounds, closed loop)\n",
   "| target | rps | p50 ms | p99 ms | failed requests (all rounds) | gwserver CPU µs/req | load CPU µs/req |",
   "|---|---:|---:|---:|---:|---:|---:|",
@@ -225,16 +231,19 @@ def verdict(ok): if ok then "pass" else "MISS" end;
   (if $h.jwt and $h.direct then (($h.jwt.p99_ms - $h.direct.p99_ms) | r(3)) as $d
      | "| added p99 at half load (\($rate) req/s, open loop): JWT gateway p99 \($h.jwt.p99_ms) ms − direct p99 \($h.direct.p99_ms) ms | \($d) ms | ≤ 1 ms \(verdict($d <= 1)) |"
    else "| added p99 at half load | missing | ≤ 1 ms MISS |" end),
+  (if $h.jwt and $h.bare then (($h.jwt.p99_ms - $h.bare.p99_ms) | r(3)) as $d
+     | "| p99 at half load over a bare Go ReverseProxy hop (what the gateway's own work adds): \($h.jwt.p99_ms) ms − \($h.bare.p99_ms) ms | \($d) ms | reported |"
+   else "| p99 over a bare ReverseProxy | missing | reported |" end),
   "| memory of gwserver under load (midway through the last JWT round) | RSS \($ml[0].rss_bytes | mib), heap in use \($ml[0].heap_inuse_bytes | mib), Go sys \($ml[0].sys_bytes | mib), \($ml[0].goroutines // "?") goroutines | reported |",
   "| RSS high-water mark (at the end of the run) / idle RSS, heap in use before any load | \($me[0].hwm_bytes | mib) / \($mi[0].rss_bytes | mib), \($mi[0].heap_inuse_bytes | mib) | reported |",
   "",
   "## Half load (lowest p99 of \($count) rounds, \($rate) req/s = half the JWT gateway's best)\n",
   "| target | rps | p50 ms | p99 ms | pacing lag p99 ms | failed requests (all rounds) |",
   "|---|---:|---:|---:|---:|---:|",
-  (["direct", "jwt"][] as $t | $h[$t] as $x
+  (["direct", "bare", "jwt"][] as $t | $h[$t] as $x
    | if $x == null then "| \($names[$t]) | missing | | | | |"
      else "| \($names[$t]) | \($x.rps) | \($x.p50_ms) | \($x.p99_ms) | \($x.lag_p99_ms // 0) | \($all | errs("half"; $t)) |" end),
-  (if [$h.direct, $h.jwt] | any(. != null and (.lag_p99_ms // 0) > 0.5) then
+  (if [$h.direct, $h.bare, $h.jwt] | any(. != null and (.lag_p99_ms // 0) > 0.5) then
      "\nNote: requests left more than 0.5 ms after they were due (pacing lag): the machine was too busy for the added-p99 verdict to mean much; run again when it is quiet."
    else empty end)
 JQ

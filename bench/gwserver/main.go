@@ -10,11 +10,14 @@
 //     audience with scope orders:read (token stripped before the upstream),
 //     "gateway_noauth" is anonymous. Both write the access log, as in
 //     production (to -access-log, /dev/null by default: the lines are
-//     formatted and written, but do not fill the disk).
+//     formatted and written, but do not fill the disk);
+//   - "proxy_bare": a bare httputil.ReverseProxy to the same upstream (no
+//     routing, authentication, header work or logging), the baseline for
+//     what any Go reverse-proxy hop costs.
 //
 // It mints one valid access token for the JWT route, prints one JSON line
 //
-//	{"upstream":URL,"gateway_auth":URL,"gateway_noauth":URL,"token":JWT,"path":"/api/hello"}
+//	{"upstream":URL,"gateway_auth":URL,"gateway_noauth":URL,"proxy_bare":URL,"token":JWT,"path":"/api/hello"}
 //
 // to stdout and serves until SIGINT or SIGTERM. It listens on loopback only
 // (-host must be a loopback IP) and its token is signed by a key that lives
@@ -33,6 +36,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -65,6 +70,7 @@ type Addresses struct {
 	Upstream      string `json:"upstream"`
 	GatewayAuth   string `json:"gateway_auth"`
 	GatewayNoAuth string `json:"gateway_noauth"`
+	ProxyBare     string `json:"proxy_bare"`
 	Token         string `json:"token"`
 	Path          string `json:"path"`
 }
@@ -211,8 +217,9 @@ func start(ctx context.Context, o options, accessLog, stderr io.Writer) (*bench,
 		return fail(fmt.Errorf("gateway keys: %w", err))
 	}
 
-	// Both gateways behind internal/server, as `gatehouse serve` runs them.
-	bound := make(chan [2]string, 2)
+	// Both gateways behind internal/server, as `gatehouse serve` runs them,
+	// and the bare proxy baseline beside them.
+	bound := make(chan [2]string, 3)
 	listener := func(name string, h http.Handler) server.Listener {
 		return server.Listener{Name: name, Addr: net.JoinHostPort(o.host, "0"), Handler: h, Bare: true, WriteTimeout: -1,
 			Bound: func(addr string) { bound <- [2]string{name, addr} }}
@@ -221,13 +228,14 @@ func start(ctx context.Context, o options, accessLog, stderr io.Writer) (*bench,
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := server.Run(ctx, srvLog, nil, listener("gateway_auth", gAuth), listener("gateway_noauth", gNo)); err != nil {
+		if err := server.Run(ctx, srvLog, nil, listener("gateway_auth", gAuth), listener("gateway_noauth", gNo),
+			listener("proxy_bare", bareProxy(upURL))); err != nil {
 			b.failed <- err
 		}
 	}()
 	cleanups = append(cleanups, func() { cancel(); <-done })
 	urls := map[string]string{}
-	for len(urls) < 2 {
+	for len(urls) < 3 {
 		select {
 		case nb := <-bound:
 			urls[nb[0]] = "http://" + nb[1]
@@ -242,7 +250,7 @@ func start(ctx context.Context, o options, accessLog, stderr io.Writer) (*bench,
 		return fail(err)
 	}
 	b.addrs = Addresses{Upstream: upURL, GatewayAuth: urls["gateway_auth"], GatewayNoAuth: urls["gateway_noauth"],
-		Token: tok, Path: benchPath}
+		ProxyBare: urls["proxy_bare"], Token: tok, Path: benchPath}
 	return b, nil
 }
 
@@ -281,4 +289,13 @@ func serve(host string, h http.Handler, failed chan<- error) (string, func(), er
 		_ = srv.Shutdown(ctx)
 	}
 	return "http://" + ln.Addr().String(), stop, nil
+}
+
+// bareProxy is the baseline: a plain ReverseProxy with a pooled transport.
+func bareProxy(upstream string) http.Handler {
+	u, _ := url.Parse(upstream)
+	return &httputil.ReverseProxy{
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second},
+	}
 }

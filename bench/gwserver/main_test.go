@@ -67,7 +67,7 @@ func TestStart(t *testing.T) {
 	}
 	defer b.close()
 	a := b.addrs
-	for _, u := range []string{a.Upstream, a.GatewayAuth, a.GatewayNoAuth} {
+	for _, u := range []string{a.Upstream, a.GatewayAuth, a.GatewayNoAuth, a.ProxyBare} {
 		if !strings.HasPrefix(u, "http://127.0.0.1:") {
 			t.Fatalf("address %q is not loopback", u)
 		}
@@ -95,6 +95,7 @@ func TestStart(t *testing.T) {
 	}{
 		{"upstream direct", a.Upstream + a.Path, "", http.StatusOK},
 		{"noauth gateway", a.GatewayNoAuth + a.Path, "", http.StatusOK},
+		{"bare proxy baseline", a.ProxyBare + a.Path, "", http.StatusOK},
 		{"jwt gateway with the token", a.GatewayAuth + a.Path, a.Token, http.StatusOK},
 		{"jwt gateway without a token", a.GatewayAuth + a.Path, "", http.StatusUnauthorized},
 		{"JWT-A06/altered signature", a.GatewayAuth + a.Path, a.Token[:len(a.Token)-4] + "AAAA", http.StatusUnauthorized},

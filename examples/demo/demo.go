@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/examples/orders"
 	"github.com/gatehouse/gatehouse/examples/payments"
 	"github.com/gatehouse/gatehouse/sdk/auth"
+	"github.com/gatehouse/gatehouse/sdk/authz"
 )
 
 // Config says where the issuer and the services are.
@@ -30,6 +31,19 @@ type Config struct {
 	JWKSCacheFile string
 	HTTPClient    *http.Client // fetches discovery and JWKS; default 10s timeout
 	Logger        *slog.Logger // default discards
+	// Authz, when its URL is set, makes orders delegate its fine-grained
+	// decisions to Gatehouse's authorization service.
+	Authz AuthzConfig
+}
+
+// AuthzConfig says where the authorization service is and how orders
+// authenticates to it: its own client credentials at the issuer, for the
+// service's audience.
+type AuthzConfig struct {
+	URL          string // e.g. http://127.0.0.1:8002
+	Audience     string // the service's API audience, e.g. gatehouse-authz
+	ClientID     string
+	ClientSecret string
 }
 
 func (c Config) logger() *slog.Logger {
@@ -61,6 +75,9 @@ func (c Config) verifier(audience, suffix string) (*auth.Verifier, error) {
 type Service struct {
 	Handler  http.Handler
 	Verifier *auth.Verifier
+	// Replicate, when not nil, pushes the service's relationships to the
+	// authorization service (orders with Config.Authz only).
+	Replicate func(context.Context) (string, error)
 }
 
 // Close stops the verifier's background refreshes.
@@ -83,13 +100,47 @@ func NewOrders(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := orders.New(orders.Config{Authenticator: v, PaymentsURL: cfg.PaymentsURL, PaymentsTransport: rt,
-		Logger: cfg.logger().With("service", "orders")})
+	oc := orders.Config{Authenticator: v, PaymentsURL: cfg.PaymentsURL, PaymentsTransport: rt,
+		Logger: cfg.logger().With("service", "orders")}
+	if cfg.Authz.URL != "" {
+		c, err := cfg.authzClient()
+		if err != nil {
+			v.Close()
+			return nil, err
+		}
+		oc.Authorizer, oc.Relationships = c, c
+	}
+	svc, err := orders.New(oc)
 	if err != nil {
 		v.Close()
 		return nil, err
 	}
-	return &Service{Handler: svc.Handler(), Verifier: v}, nil
+	out := &Service{Handler: svc.Handler(), Verifier: v}
+	if oc.Relationships != nil {
+		out.Replicate = svc.Replicate
+	}
+	return out, nil
+}
+
+// authzClient is the orders service's client of the authorization service:
+// every call carries orders' own client-credentials token, sent only to the
+// service's origin.
+func (c Config) authzClient() (*authz.Client, error) {
+	o, err := origin(c.Authz.URL)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := auth.NewClientCredentials(auth.ClientCredentialsConfig{TokenURL: c.Issuer + "/oauth/token", ClientID: c.Authz.ClientID,
+		ClientSecret: c.Authz.ClientSecret, Scopes: []string{"authz:check", "authz:write"}, Audience: []string{c.Authz.Audience},
+		HTTPClient: c.HTTPClient})
+	if err != nil {
+		return nil, err
+	}
+	rt, err := auth.NewServiceTransport(nil, ts, o)
+	if err != nil {
+		return nil, err
+	}
+	return authz.New(authz.Config{URL: c.Authz.URL, HTTPClient: &http.Client{Transport: rt}})
 }
 
 // NewPayments builds the payments service, asking orders at cfg.OrdersURL

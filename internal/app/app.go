@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/gatehouse/gatehouse/internal/admin"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/idp"
@@ -42,6 +43,8 @@ type App struct {
 	Secrets   *secret.Keyed
 	Passwords *password.Hasher
 	Gateway   *gateway.Gateway // nil unless gateway.listen or gateway.authorizer_listen is set
+	Authz     *authz.Service   // nil unless authz.listen is set
+	authz     *authzParts
 	redis     io.Closer
 	registry  *prometheus.Registry
 	log       *slog.Logger
@@ -170,6 +173,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if err := a.startGateway(opt); err != nil {
 		return nil, err
 	}
+	if err := a.startAuthz(bg, opt); err != nil {
+		return nil, err
+	}
 	ok = true
 	return a, nil
 }
@@ -205,7 +211,7 @@ func (a *App) Checks() []server.Check {
 			}
 			return nil
 		}},
-	}, a.gatewayChecks()...)
+	}, append(a.gatewayChecks(), a.authzChecks()...)...)
 }
 
 // Listeners returns the configured listeners. bound, when not nil, is told
@@ -225,7 +231,8 @@ func (a *App) Listeners(bound func(name, addr string)) []server.Listener {
 	if a.Admin != nil {
 		ls = append(ls, server.Listener{Name: "admin", Addr: a.Config.Admin.Listen, Handler: a.Admin, Metrics: a.registry, Bound: cb("admin")})
 	}
-	return append(ls, a.gatewayListeners(cb)...)
+	ls = append(ls, a.gatewayListeners(cb)...)
+	return append(ls, a.authzListeners(cb)...)
 }
 
 // Run serves until ctx ends.
@@ -241,6 +248,7 @@ func (a *App) Close() {
 	if a.Gateway != nil {
 		a.Gateway.Close()
 	}
+	a.closeAuthz()
 	if a.redis != nil {
 		_ = a.redis.Close()
 	}

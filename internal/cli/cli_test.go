@@ -78,7 +78,7 @@ func freeAddr(t *testing.T) string {
 func TestDevQuickStart(t *testing.T) {
 	dir := t.TempDir()
 	idpAddr, adminAddr, demoAddr, ordersAddr, paymentsAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	gatewayAddr, authorizerAddr := freeAddr(t), freeAddr(t)
+	gatewayAddr, authorizerAddr, authzAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan struct{})
@@ -87,7 +87,7 @@ func TestDevQuickStart(t *testing.T) {
 		root := newRoot(env{vars: nil, stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
 		root.SetArgs([]string{"dev", "--data-dir", dir, "--listen", idpAddr, "--admin-listen", adminAddr, "--demo-listen", demoAddr,
 			"--orders-listen", ordersAddr, "--payments-listen", paymentsAddr, "--gateway-listen", gatewayAddr,
-			"--authorizer-listen", authorizerAddr, "--signing-algorithm", "ES256"})
+			"--authorizer-listen", authorizerAddr, "--authz-listen", authzAddr, "--signing-algorithm", "ES256"})
 		_ = root.ExecuteContext(ctx)
 	}()
 	defer func() { cancel(); <-done }()
@@ -151,8 +151,13 @@ func TestDevQuickStart(t *testing.T) {
 	vars := map[string]string{"SERVICE": tok["access_token"].(string), "BILLING": billingTok,
 		"ALICE": devLogin(t, issuer, "alice", demoAlicePassword), "BOB": devLogin(t, issuer, "bob", demoBobPassword),
 		"CAROL": devLogin(t, issuer, "carol", demoCarolPassword)}
-	checkDevTour(t, out.String(), st, "http://"+gatewayAddr, "http://"+authorizerAddr, vars)
-	for _, s := range []string{st.DemoServiceSecret, st.DemoBillingSecret, st.DemoGatewaySecret, vars["ALICE"], vars["SERVICE"], billingTok} {
+	authzTok := post(devOrdersClient, st.DemoOrdersSecret, url.Values{"grant_type": {"client_credentials"},
+		"scope": {"authz:check authz:write authz:audit"}, "resource": {devAuthzAudience}})
+	vars["AUTHZ"] = authzTok["access_token"].(string)
+	checkDevTour(t, out.String(), st, "http://"+gatewayAddr, "http://"+authorizerAddr, "http://"+authzAddr, vars)
+	checkAuthzTour(t, out.String(), "http://"+authzAddr, "http://"+adminAddr, filepath.Join(dir, "decisions.jsonl"), vars)
+	for _, s := range []string{st.DemoServiceSecret, st.DemoBillingSecret, st.DemoGatewaySecret, st.DemoOrdersSecret, vars["ALICE"],
+		vars["SERVICE"], vars["AUTHZ"], billingTok} {
 		if strings.Contains(errb.String(), s) {
 			t.Fatal("a secret or token was logged")
 		}

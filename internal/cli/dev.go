@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/gatehouse/gatehouse/examples/demo"
 	"github.com/gatehouse/gatehouse/internal/app"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/devdemo"
@@ -37,6 +38,7 @@ type devState struct {
 	DemoAPISecret     string `json:"demo_api_secret"`
 	DemoBillingSecret string `json:"demo_billing_secret"`
 	DemoGatewaySecret string `json:"demo_gateway_secret"`
+	DemoOrdersSecret  string `json:"demo_orders_secret"`
 }
 
 // Demo users' passwords (dev mode only; printed in the tour).
@@ -67,6 +69,7 @@ func newDev(e env) *cobra.Command {
 	fs.StringVar(&f.paymentsListen, "payments-listen", "127.0.0.1:8092", "demo payments service listen address (empty disables)")
 	fs.StringVar(&f.gatewayListen, "gateway-listen", "127.0.0.1:8000", "API gateway listen address, in front of the demo services (empty disables)")
 	fs.StringVar(&f.authorizerListen, "authorizer-listen", "127.0.0.1:8001", "external authorizer (nginx auth_request, Envoy, Traefik, Caddy) listen address (empty disables)")
+	fs.StringVar(&f.authzListen, "authz-listen", "127.0.0.1:8002", "authorization service listen address; the demo orders service delegates to it (empty disables)")
 	fs.StringVar(&f.issuer, "issuer", "", "issuer URL (default http://localhost:<idp port>)")
 	fs.StringVar(&f.algorithm, "signing-algorithm", "RS256", "token signing algorithm: RS256, ES256 or EdDSA")
 	return cmd
@@ -75,7 +78,7 @@ func newDev(e env) *cobra.Command {
 type devFlags struct {
 	dataDir, listen, adminListen, demoListen, issuer, algorithm string
 	ordersListen, paymentsListen                                string
-	gatewayListen, authorizerListen                             string
+	gatewayListen, authorizerListen, authzListen                string
 }
 
 func runDev(ctx context.Context, e env, f devFlags) error {
@@ -112,6 +115,13 @@ func runDev(ctx context.Context, e env, f devFlags) error {
 	}
 	defer svcs.close()
 	cfg.Gateway = devGateway(f, st, svcs.urls)
+	if f.authzListen != "" {
+		paths, err := writeDevAuthzFiles(f.dataDir)
+		if err != nil {
+			return err
+		}
+		cfg.Authz = devAuthz(f, paths)
+	}
 	warns, err := cfg.Validate()
 	if err != nil {
 		return err
@@ -163,7 +173,12 @@ func runDev(ctx context.Context, e env, f devFlags) error {
 				return nil
 			}
 		}
-		release, err := startDemo(ctx, g, svcs, f.issuer, log)
+		var az demo.AuthzConfig
+		if f.authzListen != "" {
+			az = demo.AuthzConfig{URL: loopbackURL(f.authzListen), Audience: cfg.Authz.Audience,
+				ClientID: devOrdersClient, ClientSecret: st.DemoOrdersSecret}
+		}
+		release, err := startDemo(ctx, g, svcs, f.issuer, az, log)
 		defer release()
 		if err != nil {
 			return err
@@ -195,7 +210,7 @@ func loadDevState(path string) (devState, error) {
 		if err := json.Unmarshal(b, &st); err != nil {
 			return st, fmt.Errorf("%s: %w", path, err)
 		}
-		if st.DemoBillingSecret != "" && st.DemoGatewaySecret != "" {
+		if st.DemoBillingSecret != "" && st.DemoGatewaySecret != "" && st.DemoOrdersSecret != "" {
 			return st, nil
 		}
 		// A data directory from before the billing or gateway demo: add
@@ -205,6 +220,9 @@ func loadDevState(path string) (devState, error) {
 		}
 		if st.DemoGatewaySecret == "" {
 			st.DemoGatewaySecret = "ghs_" + secret.New()
+		}
+		if st.DemoOrdersSecret == "" {
+			st.DemoOrdersSecret = "ghs_" + secret.New()
 		}
 		return st, writeDevState(path, st)
 	}
@@ -218,7 +236,8 @@ func loadDevState(path string) (devState, error) {
 	}
 	st = devState{KEK: rnd(), Pepper: rnd(), AdminToken: "gha_" + secret.New(),
 		DemoWebSecret: "ghs_" + secret.New(), DemoServiceSecret: "ghs_" + secret.New(), DemoAPISecret: "ghs_" + secret.New(),
-		DemoBillingSecret: "ghs_" + secret.New(), DemoGatewaySecret: "ghs_" + secret.New()}
+		DemoBillingSecret: "ghs_" + secret.New(), DemoGatewaySecret: "ghs_" + secret.New(),
+		DemoOrdersSecret: "ghs_" + secret.New()}
 	return st, writeDevState(path, st)
 }
 
@@ -293,7 +312,8 @@ func seedDemo(ctx context.Context, a *app.App, st devState, demoRedirect string)
 			Scopes:    []string{"openid", "profile", "offline_access", "orders:read", "orders:write", "payments:write"},
 			Audiences: apis},
 	}
-	clients = append(clients, devGatewayClientRecord(a.Secrets.Sum(st.DemoGatewaySecret)))
+	clients = append(clients, devGatewayClientRecord(a.Secrets.Sum(st.DemoGatewaySecret)),
+		devOrdersClientRecord(a.Secrets.Sum(st.DemoOrdersSecret)))
 	for _, c := range clients {
 		c.CreatedAt, c.UpdatedAt = now, now
 		if err := a.Store.CreateClient(ctx, c); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {

@@ -76,11 +76,12 @@ func baseURL(ln net.Listener) string {
 // Verifier for the dev issuer, which fetches the JWKS over HTTP as any
 // service would. It waits (bounded) for their keys so the tour works at
 // once, and returns a function releasing the verifiers.
-func startDemo(ctx context.Context, g *errgroup.Group, d demoListeners, issuer string, log *slog.Logger) (func(), error) {
+func startDemo(ctx context.Context, g *errgroup.Group, d demoListeners, issuer string, az demo.AuthzConfig, log *slog.Logger) (func(), error) {
 	if d.orders == nil {
 		return func() {}, nil
 	}
-	cfg := demo.Config{Issuer: issuer, OrdersURL: d.urls.orders, PaymentsURL: d.urls.payments, Logger: log.With("component", "demo-services")}
+	cfg := demo.Config{Issuer: issuer, OrdersURL: d.urls.orders, PaymentsURL: d.urls.payments, Authz: az,
+		Logger: log.With("component", "demo-services")}
 	var svcs []*demo.Service
 	release := func() {
 		for _, s := range svcs {
@@ -107,6 +108,26 @@ func startDemo(ctx context.Context, g *errgroup.Group, d demoListeners, issuer s
 		if err := s.Verifier.WaitReady(wctx); err != nil && ctx.Err() == nil {
 			log.Warn("demo services have no signing keys yet; they refuse requests until they do", "err", err)
 			break
+		}
+	}
+	if orders.Replicate != nil {
+		// The authorization service learns who owns which order and who
+		// manages whom; it may still be fetching the IdP's keys (it then
+		// refuses orders' token), so retry for a while.
+		var err error
+		for ctx.Err() == nil {
+			var rev string
+			if rev, err = orders.Replicate(wctx); err == nil {
+				log.Info("orders replicated its relationships to the authorization service", "revision", rev)
+				break
+			}
+			if wctx.Err() != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil && ctx.Err() == nil {
+			return release, fmt.Errorf("orders: replicate relationships: %w", err)
 		}
 	}
 	return release, nil

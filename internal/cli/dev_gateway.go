@@ -48,6 +48,19 @@ func devGateway(f devFlags, st devState, urls demoURLs) config.GatewayConfig {
 		{Name: "discovery", PathPrefix: "/.well-known/openid-configuration", Methods: []string{"GET"}, Upstreams: []string{f.issuer},
 			Auth: config.GatewayAuth{Mode: "anonymous"}, Token: "strip", RateLimits: perIP},
 	}
+	if f.authzListen != "" {
+		// Deletes are also decided at the edge: the gateway asks the
+		// authorization service "may this token delete order <id>?"
+		// before orders sees the request (orders asks again, as any
+		// service behind a gateway should).
+		g.Authz = config.GatewayAuthz{URL: loopbackURL(f.authzListen), ClientID: devGatewayClient, ClientSecret: st.DemoGatewaySecret,
+			Audience: devAuthzAudience, Timeout: g.Authz.Timeout, CacheTTL: g.Authz.CacheTTL}
+		g.Routes[1].Methods = []string{"POST"}
+		g.Routes = append(g.Routes[:2], append([]config.GatewayRoute{{Name: "orders-delete", PathPrefix: "/orders",
+			Methods: []string{"DELETE"}, Upstreams: []string{urls.orders}, Auth: write, Token: "forward",
+			RateLimits: append(perIP, perUser...),
+			Delegate:   &config.GatewayDelegate{Action: "delete", ResourceType: "order", ResourceIDSegment: 2}}}, g.Routes[2:]...)...)
+	}
 	if urls.payments != "" {
 		pay := config.GatewayAuth{Mode: "jwt", Audience: paymentsAudience, ScopesAll: []string{"payments:write"}, EndUser: true}
 		g.Routes = append(g.Routes, config.GatewayRoute{Name: "payments", PathPrefix: "/payments", Methods: []string{"POST"},
@@ -56,9 +69,10 @@ func devGateway(f devFlags, st devState, urls demoURLs) config.GatewayConfig {
 	return g
 }
 
-// devGatewayClientRecord is the demo-gateway client registration.
+// devGatewayClientRecord is the demo-gateway client registration: token
+// exchange for reads, and its own token for the authorization service.
 func devGatewayClientRecord(secretHash []byte) storage.Client {
-	return storage.Client{ID: devGatewayClient, Name: "Demo gateway (token exchange)", SecretHash: secretHash,
-		GrantTypes: []string{"urn:ietf:params:oauth:grant-type:token-exchange"},
-		Scopes:     []string{"orders:read"}, Audiences: []string{ordersAudience}}
+	return storage.Client{ID: devGatewayClient, Name: "Demo gateway (token exchange, delegated decisions)", SecretHash: secretHash,
+		GrantTypes: []string{"urn:ietf:params:oauth:grant-type:token-exchange", "client_credentials"},
+		Scopes:     []string{"orders:read", "authz:check"}, Audiences: []string{ordersAudience, devAuthzAudience}}
 }

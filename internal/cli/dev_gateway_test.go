@@ -16,12 +16,12 @@ import (
 // subset of sh, and a ✓ expects a 2xx, a ✗ a 4xx.
 func TestDevTourGoesThroughGateway(t *testing.T) {
 	f := devFlags{issuer: "http://localhost:8080", adminListen: "127.0.0.1:8081", demoListen: "127.0.0.1:8090", dataDir: "d",
-		gatewayListen: "127.0.0.1:8000", authorizerListen: "0.0.0.0:8001"}
+		gatewayListen: "127.0.0.1:8000", authorizerListen: "0.0.0.0:8001", authzListen: "127.0.0.1:8002"}
 	st := devState{AdminToken: "gha_x", DemoServiceSecret: "ghs_s", DemoBillingSecret: "ghs_b"}
 	var b strings.Builder
 	printTour(&b, f, st, demoURLs{orders: "http://127.0.0.1:8091", payments: "http://127.0.0.1:8092"})
 	tour := b.String()
-	vars := map[string]string{"ALICE": "a", "BOB": "b", "CAROL": "c", "SERVICE": "s", "BILLING": "x"}
+	vars := map[string]string{"ALICE": "a", "BOB": "b", "CAROL": "c", "SERVICE": "s", "BILLING": "x", "AUTHZ": "z"}
 	steps := parseTour(t, tour)
 	if len(steps) < 15 {
 		t.Fatalf("%d steps:\n%s", len(steps), tour)
@@ -30,7 +30,8 @@ func TestDevTourGoesThroughGateway(t *testing.T) {
 		if s.ok != (s.want/100 == 2) || s.want/100 != 2 && s.want/100 != 4 {
 			t.Errorf("%q: mark and status %d disagree", s.desc, s.want)
 		}
-		if !strings.Contains(s.cmd, "http://127.0.0.1:8000/") && !strings.Contains(s.cmd, "http://127.0.0.1:8001/forward-auth") {
+		if !strings.Contains(s.cmd, "http://127.0.0.1:8000/") && !strings.Contains(s.cmd, "http://127.0.0.1:8001/forward-auth") &&
+			!strings.Contains(s.cmd, "http://127.0.0.1:8002/") {
 			t.Errorf("%q bypasses the gateway: %s", s.desc, s.cmd)
 		}
 		cmd := s.cmd
@@ -104,9 +105,35 @@ func TestDevGatewayRoutes(t *testing.T) {
 		t.Errorf("%d routes", len(g.Routes))
 	}
 	rec := devGatewayClientRecord([]byte("h"))
-	if !slices.Equal(rec.GrantTypes, []string{"urn:ietf:params:oauth:grant-type:token-exchange"}) ||
-		!slices.Equal(rec.Scopes, []string{"orders:read"}) || !slices.Equal(rec.Audiences, []string{ordersAudience}) || rec.Public {
+	if !slices.Equal(rec.GrantTypes, []string{"urn:ietf:params:oauth:grant-type:token-exchange", "client_credentials"}) ||
+		!slices.Equal(rec.Scopes, []string{"orders:read", "authz:check"}) ||
+		!slices.Equal(rec.Audiences, []string{ordersAudience, devAuthzAudience}) || rec.Public {
 		t.Errorf("demo-gateway client %+v", rec)
+	}
+	if g.Authz.URL != "" {
+		t.Errorf("no authorization service, yet gateway.authz is %+v", g.Authz)
+	}
+	// With the authorization service, deletes are delegated at the edge.
+	f.authzListen = "127.0.0.1:8002"
+	g = devGateway(f, devState{DemoGatewaySecret: "ghs_g"}, demoURLs{orders: "http://127.0.0.1:8091", payments: "http://127.0.0.1:8092"})
+	var names []string
+	for _, r := range g.Routes {
+		names = append(names, r.Name+" "+strings.Join(r.Methods, ","))
+	}
+	if want := []string{"orders-read GET,HEAD", "orders-write POST", "orders-delete DELETE", "tenant-orders GET", "discovery GET",
+		"payments POST"}; !slices.Equal(names, want) {
+		t.Fatalf("routes %v, want %v", names, want)
+	}
+	d := g.Routes[2].Delegate
+	if d == nil || d.Action != "delete" || d.ResourceType != "order" || d.ResourceIDSegment != 2 ||
+		g.Authz.URL != "http://127.0.0.1:8002" || g.Authz.ClientID != devGatewayClient || g.Authz.ClientSecret != "ghs_g" ||
+		g.Authz.Audience != devAuthzAudience {
+		t.Fatalf("delegate %+v, authz %+v", d, g.Authz)
+	}
+	cfg := config.Default()
+	cfg.Gateway = g
+	if _, err := cfg.Gateway.Validate(); err != nil {
+		t.Fatalf("dev gateway does not validate: %v", err)
 	}
 }
 

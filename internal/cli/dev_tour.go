@@ -175,6 +175,9 @@ func printAliceTour(w io.Writer, f devFlags, st devState, d demoURLs) {
 
 `)
 	printSteps(w, rateSteps(g))
+	if f.authzListen != "" {
+		printAuthzTour(w, f, st)
+	}
 	fmt.Fprintf(w, `
 ================================================================================
 `)

@@ -90,7 +90,7 @@ func newRoot(e env) *cobra.Command {
 		}
 		return adminclient.New(u, tok, nil), nil
 	}
-	root.AddCommand(newServe(e), newDev(e), newMigrate(e), newConfigCmd(e), newVersion())
+	root.AddCommand(newServe(e), newDev(e), newMigrate(e), newConfigCmd(e), newVersion(), newPolicyCmd(), newAuthzCmd())
 	root.AddCommand(admincmd.Commands(clientFn)...)
 	return root
 }

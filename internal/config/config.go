@@ -45,6 +45,7 @@ type Config struct {
 	Admin   AdminConfig   `yaml:"admin"`
 	IDP     IDPConfig     `yaml:"idp"`
 	Gateway GatewayConfig `yaml:"gateway"`
+	Authz   AuthzConfig   `yaml:"authz"`
 }
 
 // Warning is an insecure but accepted setting. Callers print every warning
@@ -104,6 +105,7 @@ func (c *Config) SetDefaults() {
 	c.Admin.SetDefaults()
 	c.IDP.SetDefaults()
 	c.Gateway.SetDefaults()
+	c.Authz.SetDefaults()
 }
 
 // Validate checks every section and returns all problems at once, plus
@@ -124,6 +126,9 @@ func (c *Config) validate(r *report) {
 			r.errorf("idp.listen", "nothing to run: set idp.listen, admin.listen or gateway.listen")
 		}
 		c.Gateway.validate(r)
+		if c.Authz.Enabled() {
+			r.errorf("authz.listen", "the authorization service runs beside the IdP (it shares its storage and issuer): set idp.listen too")
+		}
 		return
 	}
 	c.Storage.validate(r)
@@ -131,6 +136,7 @@ func (c *Config) validate(r *report) {
 	c.Admin.validate(r)
 	c.IDP.validate(r)
 	c.Gateway.validate(r)
+	c.Authz.validate(r)
 }
 
 // GatewayOnly reports whether this process runs the gateway without the

@@ -65,6 +65,12 @@ func normalize(c Config) Config {
 	if len(c.Gateway.Routes) == 0 {
 		c.Gateway.Routes = nil
 	}
+	if len(c.Authz.PrincipalAudiences) == 0 {
+		c.Authz.PrincipalAudiences = nil
+	}
+	if len(c.Authz.Fetch) == 0 {
+		c.Authz.Fetch = nil
+	}
 	return c
 }
 

@@ -131,6 +131,12 @@ func setFromString(v reflect.Value, s string) string {
 			return "must be an integer"
 		}
 		v.SetInt(int64(n))
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return "must be a number"
+		}
+		v.SetFloat(f)
 	case reflect.Slice:
 		if v.Type().Elem().Kind() != reflect.String {
 			return "unsupported type"

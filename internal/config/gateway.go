@@ -27,6 +27,7 @@ type GatewayConfig struct {
 	Issuers          []GatewayIssuer       `yaml:"issuers"`           // JWT issuers; empty: this Gatehouse's issuer
 	Introspection    GatewayIntrospection  `yaml:"introspection"`     // for routes with auth.mode introspection
 	TokenExchange    GatewayTokenExchange  `yaml:"token_exchange"`    // for routes with token: exchange
+	Authz            GatewayAuthz          `yaml:"authz"`             // for routes with a delegate rule
 	Redis            GatewayRedis          `yaml:"redis"`             // shared rate limits
 	AccessLog        bool                  `yaml:"access_log"`        // one JSON line per request (never tokens)
 	Routes           []GatewayRoute        `yaml:"routes"`
@@ -54,6 +55,19 @@ type GatewayTokenExchange struct {
 	TokenEndpoint string `yaml:"token_endpoint"` // default: <issuer>/oauth/token
 	ClientID      string `yaml:"client_id"`
 	ClientSecret  string `yaml:"client_secret"`
+}
+
+// GatewayAuthz is "gateway.authz": how the gateway reaches the
+// authorization service for routes with a delegate rule. The gateway calls
+// it with its own client-credentials token for Audience.
+type GatewayAuthz struct {
+	URL           string   `yaml:"url"`            // base URL; empty: no route may delegate
+	TokenEndpoint string   `yaml:"token_endpoint"` // default: <issuer>/oauth/token
+	ClientID      string   `yaml:"client_id"`
+	ClientSecret  string   `yaml:"client_secret"`
+	Audience      string   `yaml:"audience"`  // the authz service's audience
+	Timeout       Duration `yaml:"timeout"`   // per decision; then the request is refused
+	CacheTTL      Duration `yaml:"cache_ttl"` // decision cache; 0 disables
 }
 
 // GatewayRedis is "gateway.redis": where shared rate limits live.
@@ -88,6 +102,16 @@ type GatewayRoute struct {
 	Exchange    GatewayExchange   `yaml:"exchange"`
 	RateLimits  []GatewayRateRule `yaml:"rate_limits"`
 	CORS        *GatewayCORS      `yaml:"cors"`
+	Delegate    *GatewayDelegate  `yaml:"delegate"` // ask gateway.authz after the route's rules
+}
+
+// GatewayDelegate is a route's delegate rule: the caller's token is the
+// principal, the resource is (ResourceType, the path segment
+// ResourceIDSegment), and the authorization service decides Action.
+type GatewayDelegate struct {
+	Action            string `yaml:"action"`
+	ResourceType      string `yaml:"resource_type"`
+	ResourceIDSegment int    `yaml:"resource_id_segment"` // 1-based segment of the normalized path
 }
 
 // GatewayTLS is a route's upstream TLS: CA bundle and client certificate files.
@@ -149,7 +173,9 @@ func (g *GatewayConfig) SetDefaults() {
 		AccessLog:      true,
 		ReloadInterval: 2 * second,
 		Introspection:  GatewayIntrospection{CacheTTL: 10 * second},
-		Redis:          GatewayRedis{Timeout: Duration(50 * time.Millisecond), CoolOff: second},
+		Authz: GatewayAuthz{Audience: "gatehouse-authz", Timeout: Duration(250 * time.Millisecond),
+			CacheTTL: second},
+		Redis: GatewayRedis{Timeout: Duration(50 * time.Millisecond), CoolOff: second},
 		Upstream: GatewayUpstreamLimits{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * second,
 			DialTimeout: 5 * second},
 	}
@@ -180,6 +206,15 @@ func (g GatewayTokenExchange) String() string {
 
 // LogValue redacts the secrets of the section.
 func (g GatewayTokenExchange) LogValue() slog.Value { return slog.StringValue(g.String()) }
+
+// String redacts the secrets of the section.
+func (g GatewayAuthz) String() string {
+	return fmt.Sprintf("{URL:%s TokenEndpoint:%s ClientID:%s ClientSecret:REDACTED Audience:%s}",
+		g.URL, g.TokenEndpoint, g.ClientID, g.Audience)
+}
+
+// LogValue redacts the secrets of the section.
+func (g GatewayAuthz) LogValue() slog.Value { return slog.StringValue(g.String()) }
 
 // String redacts the password.
 func (g GatewayRedis) String() string {
@@ -225,7 +260,8 @@ func (g *GatewayConfig) validate(r *report) {
 		}
 	}
 	for _, e := range []struct{ key, ep string }{{"gateway.introspection.endpoint", g.Introspection.Endpoint},
-		{"gateway.token_exchange.token_endpoint", g.TokenExchange.TokenEndpoint}} {
+		{"gateway.token_exchange.token_endpoint", g.TokenExchange.TokenEndpoint},
+		{"gateway.authz.token_endpoint", g.Authz.TokenEndpoint}} {
 		key, ep := e.key, e.ep
 		if ep == "" {
 			continue
@@ -248,6 +284,7 @@ func (g *GatewayConfig) validate(r *report) {
 	if g.Redis.CoolOff.Std() < 0 || g.Redis.CoolOff.Std() > time.Minute {
 		r.errorf("gateway.redis.cool_off", "must be between 0s and 1m0s")
 	}
+	g.validateAuthz(r)
 	if g.ReloadInterval.Std() < 0 {
 		r.errorf("gateway.reload_interval", "must not be negative")
 	}
@@ -407,6 +444,9 @@ func (g *GatewayConfig) validateRoute(r *report, k string, rt *GatewayRoute, nam
 			r.errorf(rk+".on_redis_down", "only for shared limits")
 		}
 	}
+	if d := rt.Delegate; d != nil {
+		g.validateDelegate(r, k, rt, d)
+	}
 	if c := rt.CORS; c != nil {
 		if len(c.AllowedOrigins) == 0 {
 			r.errorf(k+".cors.allowed_origins", "at least one origin")
@@ -434,6 +474,55 @@ func (g *GatewayConfig) validateRoute(r *report, k string, rt *GatewayRoute, nam
 				r.errorf(fmt.Sprintf("%s.cors.allowed_headers[%d]", k, j), "must be a header name")
 			}
 		}
+	}
+}
+
+// validateAuthz checks gateway.authz: the client settings are required once
+// a URL is set (a route's delegate rule needs the URL).
+func (g *GatewayConfig) validateAuthz(r *report) {
+	a := g.Authz
+	if a.URL != "" {
+		u, err := url.Parse(a.URL)
+		if err != nil || u.Host == "" || u.User != nil || strings.ContainsAny(a.URL, "?#") ||
+			!(u.Scheme == "https" || u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+			r.errorf("gateway.authz.url", "must be an https URL (http only on a loopback host) without user info, query or fragment")
+		}
+		if a.ClientID == "" {
+			r.errorf("gateway.authz.client_id", "required with gateway.authz.url: the gateway's client at the IdP")
+		}
+		if a.ClientSecret == "" {
+			r.errorf("gateway.authz.client_secret", "required with gateway.authz.url")
+		}
+		if !scopeToken(a.Audience) {
+			r.errorf("gateway.authz.audience", "required with gateway.authz.url: one audience, without spaces")
+		}
+	}
+	if a.Timeout.Std() < time.Millisecond || a.Timeout.Std() > 10*time.Second {
+		r.errorf("gateway.authz.timeout", "must be between 1ms and 10s")
+	}
+	if a.CacheTTL.Std() < 0 || a.CacheTTL.Std() > 10*time.Second {
+		r.errorf("gateway.authz.cache_ttl", "must be between 0s (no cache) and 10s (the AZ-05 freshness bound)")
+	}
+}
+
+// validateDelegate checks a route's delegate rule.
+func (g *GatewayConfig) validateDelegate(r *report, k string, rt *GatewayRoute, d *GatewayDelegate) {
+	if !scopeToken(d.Action) {
+		r.errorf(k+".delegate.action", "required: the action to ask about, printable ASCII without spaces")
+	}
+	if !scopeToken(d.ResourceType) {
+		r.errorf(k+".delegate.resource_type", "required: the resource type, printable ASCII without spaces")
+	}
+	if d.ResourceIDSegment < 1 || d.ResourceIDSegment > 32 {
+		r.errorf(k+".delegate.resource_id_segment", "must be between 1 and 32 (1-based path segment holding the resource id)")
+	} else if prefixSegs := strings.Count(strings.Trim(rt.PathPrefix, "/"), "/") + 1; rt.PathPrefix != "/" && d.ResourceIDSegment <= prefixSegs {
+		r.warnf(k+".delegate.resource_id_segment", "names a segment of path_prefix %s: every request asks about the same resource", rt.PathPrefix)
+	}
+	if rt.Auth.Mode == "anonymous" {
+		r.errorf(k+".delegate", "an anonymous route has no caller token to delegate with")
+	}
+	if g.Authz.URL == "" {
+		r.errorf(k+".delegate", "needs gateway.authz.url, client_id and client_secret")
 	}
 }
 

@@ -157,6 +157,13 @@ func (g *Gateway) decide(ctx context.Context, in input) (_ *decision, den *denia
 	if den := g.limit(ctx, d, rt.postLimits); den != nil {
 		return nil, den
 	}
+	if rt.delegate != nil {
+		// After the route's own rules and limits: the cheap refusals come
+		// first, and a limited caller cannot load the authorization service.
+		if den := g.delegate(ctx, rt, path, token); den != nil {
+			return nil, den
+		}
+	}
 	switch rt.token {
 	case tokenForward:
 		d.upstreamToken = token

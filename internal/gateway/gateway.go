@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/gateway/edge"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
 	"github.com/gatehouse/gatehouse/sdk/auth"
+	"github.com/gatehouse/gatehouse/sdk/authz"
 )
 
 // Deps are the gateway's collaborators.
@@ -44,6 +45,7 @@ type Gateway struct {
 	table    atomic.Pointer[table]
 	local    *ratelimit.Local
 	exchange *exchanger
+	authz    *authz.Client // nil unless gateway.authz.url is set
 	metrics  *metrics
 	log      *slog.Logger
 	idPrefix string
@@ -89,6 +91,11 @@ func New(cfg config.GatewayConfig, d Deps) (*Gateway, error) {
 			HTTPClient: d.HTTPClient, Now: d.Now,
 		})
 		g.exchange.onRes = func(r string) { g.metrics.exchanges.WithLabelValues(r).Inc() }
+	}
+	if cfg.Authz.URL != "" {
+		if g.authz, err = newAuthzClient(cfg.Authz, g.endpoint(cfg.Authz.TokenEndpoint, "/oauth/token"), d); err != nil {
+			return nil, err
+		}
 	}
 	t, err := g.compile(cfg.Routes)
 	if err != nil {

@@ -20,6 +20,7 @@ type metrics struct {
 	upstreamErrors *prometheus.CounterVec
 	reloads        *prometheus.CounterVec
 	exchanges      *prometheus.CounterVec
+	delegations    *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -39,13 +40,15 @@ func newMetrics() *metrics {
 			Help: "Route reloads, applied or rejected."}, []string{"result"}),
 		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_gateway_token_exchanges_total",
 			Help: "Token exchanges by result (cached, exchanged, refused, error)."}, []string{"result"}),
+		delegations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_gateway_delegate_decisions_total",
+			Help: "Delegate rule decisions by route and result (allow, allow_cached, deny, error, no_resource)."}, []string{"route", "result"}),
 	}
 }
 
 // Collectors returns the gateway's metrics for registration.
 func (g *Gateway) Collectors() []prometheus.Collector {
 	m := g.metrics
-	return []prometheus.Collector{m.requests, m.duration, m.denied, m.rateLimited, m.upstreamErrors, m.reloads, m.exchanges}
+	return []prometheus.Collector{m.requests, m.duration, m.denied, m.rateLimited, m.upstreamErrors, m.reloads, m.exchanges, m.delegations}
 }
 
 // accessLog writes one structured line per request: never the token, the

@@ -53,6 +53,8 @@ type route struct {
 	token    tokenMode
 	exchange config.GatewayExchange
 
+	delegate *delegateRule // nil: no delegate rule
+
 	preLimits  []limit // keyed by source address: before authentication
 	postLimits []limit // keyed by subject, client or route
 	cors       *corsPolicy
@@ -135,6 +137,9 @@ func (g *Gateway) compileRoute(c config.GatewayRoute) (*route, error) {
 		r.token = tokenStrip
 	}
 	if err := g.compileAuth(r, c.Auth); err != nil {
+		return nil, err
+	}
+	if err := g.compileDelegate(r, c.Delegate); err != nil {
 		return nil, err
 	}
 	for _, rl := range c.RateLimits {

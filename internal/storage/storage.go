@@ -1,6 +1,7 @@
 // Package storage defines Gatehouse's persistent domain types and one narrow
 // interface per domain (clients, users, signing keys, authorization requests
-// and codes, grants and refresh tokens, IdP sessions, revocations).
+// and codes, grants and refresh tokens, IdP sessions, revocations, and the
+// authorization service's relationship tuples and entities: relations.go).
 //
 // Backends (internal/storage/sqlstore: SQLite and PostgreSQL) implement every
 // interface; internal/storage/conformance is the single suite every backend
@@ -297,6 +298,7 @@ type Store interface {
 	GrantStore
 	SessionStore
 	RevocationStore
+	RelationStore
 	// GC deletes expired auth requests, codes, refresh tokens, sessions and
 	// revoked-token entries; it returns how many rows it removed.
 	GC(ctx context.Context, now time.Time) (int64, error)

@@ -43,6 +43,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Sessions", testSessions},
 		{"RevokedTokens", testRevokedTokens},
 		{"GC", testGC},
+		{"Relations", testRelations},
+		{"Entities", testEntitiesAndChanges},
 	}
 	for _, d := range domains {
 		t.Run(d.name, func(t *testing.T) { d.run(t, newStore) })

@@ -14,6 +14,11 @@
 // concurrent pool (WAL mode). An in-memory SQLite database (meant for tests)
 // uses a single connection for everything.
 //
+// Relationship storage (relations*.go, migration 0002) keeps versioned tuples
+// in relation_tuples, entity attributes in relation_entities, the changes
+// feed in relation_changes and the revision counter in relation_head (locked
+// by every write transaction that changes something) with relation_revisions.
+//
 // Update callbacks (UpdateClient's fn and friends) run inside the write
 // transaction: they must be quick and must not call the Store.
 package sqlstore

@@ -44,6 +44,9 @@ type AuthzConfig struct {
 	Audience     string // the service's API audience, e.g. gatehouse-authz
 	ClientID     string
 	ClientSecret string
+	// Timeout bounds one decision, the service's first token included
+	// (default 1s: a laptop running everything at once is slow to start).
+	Timeout time.Duration
 }
 
 func (c Config) logger() *slog.Logger {
@@ -140,7 +143,11 @@ func (c Config) authzClient() (*authz.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return authz.New(authz.Config{URL: c.Authz.URL, HTTPClient: &http.Client{Transport: rt}})
+	timeout := c.Authz.Timeout
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	return authz.New(authz.Config{URL: c.Authz.URL, HTTPClient: &http.Client{Transport: rt}, Timeout: timeout})
 }
 
 // NewPayments builds the payments service, asking orders at cfg.OrdersURL

@@ -209,8 +209,15 @@ func (a *App) authzChecks() []server.Check {
 	if a.authz == nil {
 		return nil
 	}
-	v := a.authz.verifiers[0]
-	return []server.Check{{Name: "authz_keys", Fn: func(context.Context) error { return v.Ready() }}}
+	vs := a.authz.verifiers
+	return []server.Check{{Name: "authz_keys", Fn: func(context.Context) error {
+		for _, v := range vs { // callers' and every principal audience's
+			if err := v.Ready(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}}
 }
 
 func (a *App) authzListeners(cb func(string) func(string)) []server.Listener {
@@ -233,4 +240,19 @@ func (a *App) closeAuthz() {
 	if err := a.authz.log.Close(); err != nil {
 		a.log.Error("closing the decision log", "err", err)
 	}
+}
+
+// WaitAuthzReady waits until the authorization service's verifiers have the
+// issuer's keys (callers' and principals'), or ctx ends. Without the service
+// it returns at once.
+func (a *App) WaitAuthzReady(ctx context.Context) error {
+	if a.authz == nil {
+		return nil
+	}
+	for _, v := range a.authz.verifiers {
+		if err := v.WaitReady(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -34,6 +34,12 @@ func checkFetchURL(tmpl string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("url must be an absolute http(s) URL")
 	}
+	// The id may only fill the path or the query: in the authority it
+	// would let a resource id pick the host that is asked (SSRF).
+	v, err := url.Parse(strings.ReplaceAll(tmpl, "{id}", "y"))
+	if err != nil || v.Host != u.Host || v.User.String() != u.User.String() || v.Fragment != u.Fragment {
+		return errors.New("url: {id} may appear only in the path or the query")
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,5 +117,63 @@ func TestFetchCacheBoundedInBytes(t *testing.T) {
 	}
 	if total != c.bytes {
 		t.Fatalf("accounted %d bytes, holds %d", c.bytes, total)
+	}
+}
+
+// FuzzFetchURL: whatever the id, the filled template keeps its shape: the
+// id is exactly one path segment and exactly one query value.
+func FuzzFetchURL(f *testing.F) {
+	for _, s := range []string{"o-1", "..", ".", "a/b", "a?b", "a&k=v", "%2F", "a#b", "a b", "é", "+", ";x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		u, err := fetchURL("https://attrs.test/orders/{id}/attrs?id={id}&k=v", id)
+		if id == "." || id == ".." {
+			if err == nil {
+				t.Fatalf("dot segment %q accepted", id)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := url.Parse(u)
+		if err != nil {
+			t.Fatalf("%q: %v", u, err)
+		}
+		segs := strings.Split(p.EscapedPath(), "/")
+		if len(segs) != 4 || segs[1] != "orders" || segs[3] != "attrs" || p.Host != "attrs.test" || p.Fragment != "" {
+			t.Fatalf("id %q changed the URL's shape: %q", id, u)
+		}
+		if got, err := url.PathUnescape(segs[2]); err != nil || got != id {
+			t.Fatalf("segment %q unescapes to %q, %v; want %q", segs[2], got, err, id)
+		}
+		q, err := url.ParseQuery(p.RawQuery)
+		if err != nil || len(q) != 2 || len(q["id"]) != 1 || q.Get("id") != id || q.Get("k") != "v" {
+			t.Fatalf("id %q changed the query: %q", id, p.RawQuery)
+		}
+	})
+}
+
+// TestFetchTemplateIDOutsideTheAuthority: a template that lets the id
+// choose the host (or user info) is refused at New.
+func TestFetchTemplateIDOutsideTheAuthority(t *testing.T) {
+	for _, tc := range []struct {
+		tmpl string
+		ok   bool
+	}{
+		{"https://attrs.test/orders/{id}", true},
+		{"https://attrs.test/attrs?id={id}", true},
+		{"https://{id}.attrs.test/orders", false},
+		{"https://attrs{id}/orders", false},
+		{"https://{id}@attrs.test/orders", false},
+		{"https://attrs.test:8{id}/orders", false},
+		{"https://attrs.test/orders#{id}", false},
+	} {
+		t.Run("SSRF/"+tc.tmpl, func(t *testing.T) {
+			if err := checkFetchURL(tc.tmpl); (err == nil) != tc.ok {
+				t.Fatalf("checkFetchURL(%q) = %v", tc.tmpl, err)
+			}
+		})
 	}
 }

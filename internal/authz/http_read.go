@@ -27,6 +27,14 @@ func (s *Service) handleExpand(w http.ResponseWriter, r *http.Request, _ *auth.C
 		s.writeEngineError(w, err)
 		return
 	}
+	if rev == 0 { // nothing written yet: an empty tree
+		if err := s.knownPermission(obj.Type, perm); err != nil {
+			s.writeEngineError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"tree": &treeJSON{Op: "leaf", Object: obj.String(), Relation: perm}, "revision": revString(rev)})
+		return
+	}
 	tree, err := s.checker.Expand(r.Context(), rev, obj, perm)
 	if err != nil {
 		s.writeEngineError(w, err)
@@ -107,6 +115,14 @@ func (s *Service) handleObjects(w http.ResponseWriter, r *http.Request, _ *auth.
 		s.writeEngineError(w, err)
 		return
 	}
+	if rev == 0 { // nothing written yet: nothing to list
+		if err := s.knownPermission(typ, perm); err != nil {
+			s.writeEngineError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"objects": []string{}, "next_cursor": "", "revision": revString(rev)})
+		return
+	}
 	objs, next, err := s.checker.ListObjects(r.Context(), rev, typ, perm, subj, cursor, limit)
 	if err != nil {
 		s.writeEngineError(w, err)
@@ -139,6 +155,14 @@ func (s *Service) handleSubjects(w http.ResponseWriter, r *http.Request, _ *auth
 	rev, err := s.atConsistency(r.Context(), m)
 	if err != nil {
 		s.writeEngineError(w, err)
+		return
+	}
+	if rev == 0 { // nothing written yet: nothing to list
+		if err := s.knownPermission(obj.Type, perm); err != nil {
+			s.writeEngineError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"subjects": []string{}, "next_cursor": "", "revision": revString(rev)})
 		return
 	}
 	subs, next, err := s.checker.ListSubjects(r.Context(), rev, obj, perm, st, cursor, limit)

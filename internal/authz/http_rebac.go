@@ -267,6 +267,14 @@ func (s *Service) handleCheck(w http.ResponseWriter, r *http.Request, _ *auth.Cl
 		s.writeEngineError(w, err)
 		return
 	}
+	if rev == 0 { // nothing written yet: no tuple can grant anything
+		if err := s.knownPermission(obj.Type, perm); err != nil {
+			s.writeEngineError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"allowed": false, "path": []string{}, "revision": revString(rev)})
+		return
+	}
 	res, err := s.checker.Check(r.Context(), rev, obj, perm, subj)
 	if err != nil {
 		s.writeEngineError(w, err)
@@ -277,6 +285,15 @@ func (s *Service) handleCheck(w http.ResponseWriter, r *http.Request, _ *auth.Cl
 		path = []string{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"allowed": res.Allowed, "path": path, "revision": revString(rev)})
+}
+
+// knownPermission reports an unknown object type or permission as
+// rebac.ErrUnknown, as the checker would on a store with tuples.
+func (s *Service) knownPermission(typ, perm string) error {
+	if !s.checker.Schema().HasPermission(typ, perm) {
+		return fmt.Errorf("%w: %s#%s", rebac.ErrUnknown, typ, perm)
+	}
+	return nil
 }
 
 // objectAndPermission decodes the object and permission members.

@@ -242,12 +242,16 @@ func (t *revTracker) at(ctx context.Context, atLeast storage.Revision) (storage.
 	if t.loaded.Load() && atLeast <= h {
 		return h, nil
 	}
-	h, err := t.refresh(ctx)
-	if err != nil {
-		return 0, err
+	// The first refresh may join a poll whose read predates the write that
+	// issued atLeast; a second one started after it returned cannot.
+	for range 2 {
+		h, err := t.refresh(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if atLeast <= h {
+			return h, nil
+		}
 	}
-	if atLeast > h {
-		return 0, storage.ErrRevisionAhead
-	}
-	return h, nil
+	return 0, storage.ErrRevisionAhead
 }

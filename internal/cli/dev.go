@@ -196,6 +196,12 @@ func runDev(ctx context.Context, e env, f devFlags) error {
 				return fmt.Errorf("gateway: signing keys not loaded: %w", err)
 			}
 		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = a.WaitAuthzReady(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("authorization service: signing keys not loaded: %w", err)
+		}
 		printTour(e.stdout, f, st, urls)
 		<-ctx.Done() // keep the verifiers until shutdown
 		return nil

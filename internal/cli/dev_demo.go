@@ -144,4 +144,8 @@ func warnStaleDemoData(ctx context.Context, a *app.App, dataDir string, log *slo
 	if !slices.Contains(c.Audiences, paymentsAudience) || !slices.Contains(c.Scopes, "payments:write") {
 		log.Warn("the data directory predates the orders demo; delete it to start over", "data_dir", dataDir)
 	}
+	if g, err := a.Store.GetClient(ctx, devGatewayClient); err == nil && !slices.Contains(g.GrantTypes, "client_credentials") {
+		log.Warn("the data directory predates the authorization service demo: the gateway cannot ask it (deletes are refused); delete it to start over",
+			"data_dir", dataDir)
+	}
 }

@@ -133,7 +133,8 @@ func New(cfg Config, logger *slog.Logger) (*Logger, error) {
 }
 
 // Log records a decision without blocking: sampled-out allows are skipped,
-// the entry is deep-copied and redacted, stored in the ring and queued for
+// the entry is deep-copied and redacted (its context and attributes are
+// omitted when over MaxEntryAttrs), stored in the ring and queued for
 // the writer (dropped and counted when the queue is full or the Logger is
 // closed). A missing ID or time is filled in. e is not modified.
 func (l *Logger) Log(e *Entry) {
@@ -143,7 +144,7 @@ func (l *Logger) Log(e *Entry) {
 	if e.Allow && !e.disagrees() && !l.sampled() {
 		return
 	}
-	c := e.clone()
+	c := bounded(e).clone()
 	if c.Time.IsZero() {
 		c.Time = time.Now()
 	}
@@ -343,7 +344,7 @@ func encodeLine(e *Entry) ([]byte, error) {
 	if len(b) > MaxLine {
 		s := *e
 		s.Context, s.Principal.Attrs, s.Resource.Attrs = nil, nil, nil
-		s.Errors = append(append([]string(nil), e.Errors...), "decision log: entry too large, context and attributes omitted")
+		s.Errors = append(append([]string(nil), e.Errors...), errTooLarge)
 		if b, err = json.Marshal(&s); err != nil {
 			return nil, fmt.Errorf("decisionlog: encode %s: %w", e.ID, err)
 		}

@@ -1,6 +1,7 @@
 // Command load is Gatehouse's load generator: it drives the token endpoint
-// (client credentials), the introspection endpoint, or one URL with GET (an
-// upstream or the gateway, with an optional bearer token) of one server on a
+// (client credentials), the introspection endpoint, one URL with GET (an
+// upstream or the gateway, with an optional bearer token), or one URL with a
+// fixed JSON body POSTed (the authorization service) of one server on a
 // loopback address with a fixed number of workers for a fixed time, and
 // prints one JSON line with throughput and latency percentiles.
 //
@@ -24,6 +25,7 @@
 //	load -url http://127.0.0.1:8080 -mode introspect -client-id api -client-secret S2 -cc-id svc -cc-secret S
 //	load -url http://127.0.0.1:8081/api/hello -mode get -token JWT -c 64 -d 20s
 //	load -url http://127.0.0.1:8081/api/hello -mode get -token JWT -c 64 -d 20s -rate 5000
+//	load -url http://127.0.0.1:8082/authorize -mode post -body-file req.json -token JWT -expect-substring '"allow":true'
 package main
 
 import (
@@ -67,6 +69,8 @@ type options struct {
 	warmup       time.Duration
 	timeout      time.Duration
 	rate         float64 // requests per second in total; 0: closed loop
+	bodyFile     string  // post mode: the JSON body
+	expect       string  // post mode: a substring a success must contain
 }
 
 // Result is the JSON line printed at the end of a run.
@@ -132,12 +136,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.baseURL, "url", "http://127.0.0.1:8080", "issuer base URL of the server; get mode: the URL to GET (loopback only)")
-	fs.StringVar(&o.mode, "mode", "cc", "cc (client-credentials issuance), introspect, or get (GET -url, expect 200)")
+	fs.StringVar(&o.mode, "mode", "cc", "cc (client-credentials issuance), introspect, get (GET -url, expect 200) or post (POST -body-file as JSON to -url, expect 200)")
 	fs.StringVar(&o.clientID, "client-id", "", "client authenticating the measured requests")
 	fs.StringVar(&o.clientSecret, "client-secret", "", "its secret")
 	fs.StringVar(&o.ccID, "cc-id", "", "introspect mode: client_credentials client that mints the token to introspect")
 	fs.StringVar(&o.ccSecret, "cc-secret", "", "its secret")
-	fs.StringVar(&o.token, "token", "", "introspect mode: token to introspect (instead of -cc-id/-cc-secret); get mode: bearer token to send (optional)")
+	fs.StringVar(&o.token, "token", "", "introspect mode: token to introspect (instead of -cc-id/-cc-secret); get and post modes: bearer token to send (optional)")
+	fs.StringVar(&o.bodyFile, "body-file", "", "post mode: file holding the JSON body sent with every request (at most 1 MiB)")
+	fs.StringVar(&o.expect, "expect-substring", "", "post mode: an answer without this substring counts as an error (e.g. '\"allow\":true')")
 	fs.StringVar(&o.scope, "scope", "", "scope requested in cc mode (empty: none)")
 	fs.IntVar(&o.concurrency, "c", 16, "concurrent workers (and connections)")
 	fs.DurationVar(&o.duration, "d", 20*time.Second, "measured duration")
@@ -151,13 +157,20 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		p = append(p, "unexpected arguments: "+strings.Join(fs.Args(), " "))
 	}
-	if o.mode != "cc" && o.mode != "introspect" && o.mode != "get" {
-		p = append(p, "-mode: must be cc, introspect or get")
+	if o.mode != "cc" && o.mode != "introspect" && o.mode != "get" && o.mode != "post" {
+		p = append(p, "-mode: must be cc, introspect, get or post")
 	}
-	if o.mode != "get" && (o.clientID == "" || o.clientSecret == "") {
+	bare := o.mode == "get" || o.mode == "post" // no client authentication
+	if !bare && (o.clientID == "" || o.clientSecret == "") {
 		p = append(p, "-client-id and -client-secret are required")
 	}
-	if o.mode == "get" && !validToken(o.token) {
+	if o.mode == "post" && o.bodyFile == "" {
+		p = append(p, "post mode needs -body-file")
+	}
+	if o.mode != "post" && (o.bodyFile != "" || o.expect != "") {
+		p = append(p, "-body-file and -expect-substring are for post mode only")
+	}
+	if bare && !validToken(o.token) {
 		p = append(p, "-token: must be a token68 (RFC 6750 §2.1) without spaces or control characters")
 	}
 	// NaN fails both comparisons, so it is refused too.
@@ -254,6 +267,32 @@ type request struct {
 	body       []byte
 	wantActive bool // introspect: a 2xx answer must say "active":true
 	wantStatus int  // when not 0, the only status that counts as a success
+	// contentType of the body; "" means a form.
+	contentType string
+	want        []byte // when not nil, a success must contain it
+}
+
+// maxBody bounds a post-mode body file.
+const maxBody = 1 << 20
+
+// readBody reads a post-mode body file of at most maxBody bytes.
+func readBody(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("-body-file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("-body-file: %w", err)
+	}
+	if len(b) > maxBody {
+		return nil, fmt.Errorf("-body-file: larger than %d bytes", maxBody)
+	}
+	if !json.Valid(b) {
+		return nil, errors.New("-body-file: not valid JSON")
+	}
+	return b, nil
 }
 
 func basicAuth(id, secret string) string {
@@ -266,6 +305,19 @@ func buildRequest(ctx context.Context, client *http.Client, base string, o optio
 	switch o.mode {
 	case "get":
 		r := request{method: http.MethodGet, url: base, wantStatus: http.StatusOK}
+		if o.token != "" {
+			r.auth = "Bearer " + o.token
+		}
+		return r, nil
+	case "post":
+		body, err := readBody(o.bodyFile)
+		if err != nil {
+			return request{}, err
+		}
+		r := request{url: base, body: body, contentType: "application/json", wantStatus: http.StatusOK}
+		if o.expect != "" {
+			r.want = []byte(o.expect)
+		}
 		if o.token != "" {
 			r.auth = "Bearer " + o.token
 		}
@@ -320,7 +372,11 @@ func send(ctx context.Context, client *http.Client, r request) (int, []byte, err
 	} else {
 		req, err = http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(r.body))
 		if err == nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			ct := r.contentType
+			if ct == "" {
+				ct = "application/x-www-form-urlencoded"
+			}
+			req.Header.Set("Content-Type", ct)
 		}
 	}
 	if err != nil {
@@ -395,7 +451,7 @@ func measure(ctx context.Context, client *http.Client, r request, o options, std
 				d := time.Since(due)
 				sent[w]++
 				ok := err == nil && status/100 == 2 && (r.wantStatus == 0 || status == r.wantStatus) &&
-					(!r.wantActive || bytes.Contains(body, activeTrue))
+					(!r.wantActive || bytes.Contains(body, activeTrue)) && (r.want == nil || bytes.Contains(body, r.want))
 				if due.Before(windowStart) {
 					continue
 				}

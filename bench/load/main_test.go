@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,6 +96,11 @@ func TestParseFlags(t *testing.T) {
 		{"negative rate", []string{"-mode", "get", "-rate", "-1"}, false},
 		{"NaN rate", []string{"-mode", "get", "-rate", "NaN"}, false},
 		{"huge rate", []string{"-mode", "get", "-rate", "1e9"}, false},
+		{"post with body", []string{"-mode", "post", "-body-file", "b.json", "-token", "t", "-expect-substring", `"allow":true`}, true},
+		{"post without body", []string{"-mode", "post"}, false},
+		{"post token with CRLF", []string{"-mode", "post", "-body-file", "b.json", "-token", "a\r\nX: 1"}, false},
+		{"body file outside post", []string{"-mode", "get", "-body-file", "b.json"}, false},
+		{"expect outside post", []string{"-mode", "get", "-expect-substring", "x"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -269,6 +276,79 @@ func TestRunGet(t *testing.T) {
 		res := run1(t, "-token", "good", "-rate", "200", "-c", "1")
 		if res.Requests == 0 || res.P99Ms < 100 || res.LagP99Ms < 80 {
 			t.Fatalf("result %+v, want p99 and lag that include the queueing", res)
+		}
+	})
+}
+
+// TestRunPost drives a fake decision endpoint in post mode: the body file is
+// sent as JSON with the bearer token, and only a 200 whose answer contains
+// -expect-substring counts as a success.
+func TestRunPost(t *testing.T) {
+	const want = `{"principal":{"id":"u1"},"action":"read"}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch {
+		case r.Method != http.MethodPost || r.URL.Path != "/authorize":
+			http.NotFound(w, r)
+		case r.Header.Get("Content-Type") != "application/json":
+			http.Error(w, `{"allow":false}`, http.StatusUnsupportedMediaType)
+		case r.Header.Get("Authorization") != "Bearer good":
+			http.Error(w, `{"allow":false}`, http.StatusUnauthorized)
+		case string(body) != want:
+			http.Error(w, `{"allow":false}`, http.StatusBadRequest)
+		default:
+			_, _ = io.WriteString(w, `{"allow":true,"reason":"permitted"}`)
+		}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	if err := os.WriteFile(good, []byte(want), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"x":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantErrs bool
+	}{
+		{"allowed", []string{"-token", "good", "-expect-substring", `"allow":true`}, false},
+		{"any 200 without expectation", []string{"-token", "good"}, false},
+		{"expected substring absent", []string{"-token", "good", "-expect-substring", `"allow":false`}, true},
+		{"refused token", []string{"-token", "bad"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := append([]string{"-mode", "post", "-url", srv.URL + "/authorize", "-body-file", good,
+				"-c", "2", "-d", "200ms", "-warmup", "20ms"}, tt.args...)
+			if err := run(args, &out, &errb); err != nil {
+				t.Fatalf("run: %v (stderr %s)", err, errb.String())
+			}
+			var res Result
+			if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+				t.Fatalf("output %q: %v", out.String(), err)
+			}
+			failed := res.Errors > 0 && res.Requests == 0
+			succeeded := res.Errors == 0 && res.Requests > 0
+			if (tt.wantErrs && !failed) || (!tt.wantErrs && !succeeded) || res.Mode != "post" {
+				t.Fatalf("result %+v, want errors=%v", res, tt.wantErrs)
+			}
+		})
+	}
+	t.Run("refuses a body that is not JSON", func(t *testing.T) {
+		err := run([]string{"-mode", "post", "-url", srv.URL, "-body-file", bad}, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("refuses a missing body file", func(t *testing.T) {
+		err := run([]string{"-mode", "post", "-url", srv.URL, "-body-file", filepath.Join(dir, "none")}, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "-body-file") {
+			t.Fatalf("err = %v", err)
 		}
 	})
 }

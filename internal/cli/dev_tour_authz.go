@@ -90,5 +90,9 @@ func printAuthzTour(w io.Writer, f devFlags, st devState) {
 	printSteps(w, authzAuditSteps(az))
 	fmt.Fprintf(w, `      go run ./cmd/gatehouse authz decisions --file %[1]s --disagreements
       curl -s http://%[2]s/metrics | grep gatehouse_authz_shadow
-`, filepath.Join(f.dataDir, "decisions.jsonl"), f.adminListen)
+    The active set's YAML tests, run against the candidate, fail on the same
+    case (what a policy repository's CI would say before promoting it):
+      go run ./cmd/gatehouse policy test %[3]s %[4]s
+`, filepath.Join(f.dataDir, "decisions.jsonl"), f.adminListen, filepath.Join(f.dataDir, "authz", "candidate"),
+		filepath.Join(f.dataDir, "authz", "policies", "orders_test.yaml"))
 }

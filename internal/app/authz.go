@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -64,7 +63,7 @@ func (a *App) startAuthz(bg context.Context, opt Options) error {
 	p.verifiers = append(p.verifiers, callers)
 	var principals auth.Authenticator
 	if len(ac.PrincipalAudiences) > 0 {
-		var any anyAuthenticator
+		var ps authz.Authenticators
 		for _, aud := range ac.PrincipalAudiences {
 			v, err := auth.NewVerifier(auth.VerifierConfig{Issuers: []auth.IssuerConfig{{Issuer: a.Config.Issuer, Audience: aud}},
 				Logger: a.log.With("component", "authz")})
@@ -72,9 +71,9 @@ func (a *App) startAuthz(bg context.Context, opt Options) error {
 				return err
 			}
 			p.verifiers = append(p.verifiers, v)
-			any = append(any, v)
+			ps = append(ps, v)
 		}
-		principals = any
+		principals = ps
 	}
 	p.log, err = decisionlog.New(decisionlog.Config{Path: ac.DecisionLog.Path, Ring: ringSize(ac.DecisionLog.Ring),
 		Sample: ac.DecisionLog.Sample}, a.log.With("component", "authz-decisions"))
@@ -182,27 +181,6 @@ func (a *App) watchAuthz(ctx context.Context, every time.Duration) {
 			w.running, w.seen = v, ""
 		}
 	}
-}
-
-// anyAuthenticator accepts a token any of its authenticators accepts (one
-// per principal audience); the first error is returned otherwise.
-type anyAuthenticator []auth.Authenticator
-
-func (as anyAuthenticator) Authenticate(ctx context.Context, token string) (*auth.Claims, error) {
-	var first error
-	for _, x := range as {
-		c, err := x.Authenticate(ctx, token)
-		if err == nil {
-			return c, nil
-		}
-		if first == nil {
-			first = err
-		}
-	}
-	if first == nil {
-		first = errors.New("no principal audience configured")
-	}
-	return nil, first
 }
 
 func (a *App) authzChecks() []server.Check {

@@ -87,8 +87,12 @@ func (a *AuthzConfig) validate(r *report) {
 		r.errorf("authz.audience", "required")
 	}
 	for i, aud := range a.PrincipalAudiences {
-		if strings.TrimSpace(aud) == "" {
+		switch {
+		case strings.TrimSpace(aud) == "":
 			r.errorf(fmt.Sprintf("authz.principal_audiences[%d]", i), "must not be empty")
+		case aud == a.Audience:
+			r.errorf(fmt.Sprintf("authz.principal_audiences[%d]", i),
+				"must not be authz.audience: callers' own service tokens would be accepted as principals")
 		}
 	}
 	if d := a.DecisionTimeout.Std(); d < time.Millisecond || d > 10*time.Second {
@@ -143,6 +147,8 @@ func (a *AuthzConfig) validate(r *report) {
 			r.errorf(k+".url", "must be an absolute http(s) URL without user info or fragment")
 		case strings.Count(f.URL, "{id}") != 1:
 			r.errorf(k+".url", "must contain {id} exactly once")
+		case idInAuthority(f.URL):
+			r.errorf(k+".url", "{id} must be in the path or query, never in the host")
 		case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
 			r.warnf(k+".url", "plain http to a non-loopback host: attributes travel unauthenticated")
 		}
@@ -150,10 +156,23 @@ func (a *AuthzConfig) validate(r *report) {
 			r.errorf(k+".ttl", "must be between 0s and 1h0m0s")
 		}
 		if d := f.Timeout.Std(); d < 0 || d > 10*time.Second {
-			r.errorf(k+".timeout", "must be between 0s (default 200ms) and 10s")
+			r.errorf(k+".timeout", "must be between 0s (default 100ms) and 10s")
 		}
 		if f.OnError != "" {
 			oneOf(r, k+".on_error", f.OnError, "deny", "ignore")
 		}
 	}
+}
+
+// idInAuthority reports whether {id} appears before the path of a URL
+// template (in the host, port or user info), where a resource id could
+// choose where the request goes.
+func idInAuthority(tmpl string) bool {
+	_, rest, ok := strings.Cut(tmpl, "://")
+	if !ok {
+		return false
+	}
+	authority, _, _ := strings.Cut(rest, "/")
+	authority, _, _ = strings.Cut(authority, "?")
+	return strings.Contains(authority, "{id}")
 }

@@ -66,6 +66,8 @@ func TestAuthzInvalid(t *testing.T) {
 		{"fetch-url-two-ids", func(a *AuthzConfig) { a.Fetch[0].URL = "https://o/{id}/{id}" }, []string{"authz.fetch[0].url"}},
 		{"fetch-url-userinfo", func(a *AuthzConfig) { a.Fetch[0].URL = "https://u:p@o/{id}" }, []string{"authz.fetch[0].url"}},
 		{"fetch-url-scheme", func(a *AuthzConfig) { a.Fetch[0].URL = "file:///{id}" }, []string{"authz.fetch[0].url"}},
+		{"fetch-url-id-in-host", func(a *AuthzConfig) { a.Fetch[0].URL = "https://{id}.svc/attrs" }, []string{"authz.fetch[0].url"}},
+		{"principal-audience-is-authz", func(a *AuthzConfig) { a.PrincipalAudiences = []string{a.Audience} }, []string{"authz.principal_audiences[0]"}},
 		{"fetch-ttl", func(a *AuthzConfig) { a.Fetch[0].TTL = Duration(2 * time.Hour) }, []string{"authz.fetch[0].ttl"}},
 		{"fetch-timeout", func(a *AuthzConfig) { a.Fetch[0].Timeout = -1 }, []string{"authz.fetch[0].timeout"}},
 		{"fetch-on-error", func(a *AuthzConfig) { a.Fetch[0].OnError = "allow" }, []string{"authz.fetch[0].on_error"}},

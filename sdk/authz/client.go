@@ -3,6 +3,7 @@ package authz
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,10 @@ var (
 	// malformed or oversize JSON, unknown or duplicate members, a missing or
 	// non-boolean "allow".
 	ErrBadAnswer = errors.New("authz: malformed answer")
+	// ErrRefused wraps answers in which the service refused the request
+	// itself (400, 413, 415, 422): the error carries its
+	// error_description. Retrying the same request will not help.
+	ErrRefused = errors.New("authz: request refused by the service")
 	// ErrInvalidRequest wraps requests refused before any call (no action,
 	// no resource type, no principal, attributes that do not encode).
 	ErrInvalidRequest = errors.New("authz: invalid request")
@@ -311,7 +316,13 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		head, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		switch resp.StatusCode {
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
+			// The service refused this request (bad tuples, a revision
+			// from the future, a budget): retrying will not help.
+			return nil, fmt.Errorf("%w: %s %s: status %d: %s", ErrRefused, method, path, resp.StatusCode, refusal(head))
+		}
 		return nil, fmt.Errorf("%w: %s %s: status %d", ErrUnavailable, method, path, resp.StatusCode)
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
@@ -371,4 +382,22 @@ func (c *Client) PutEntity(ctx context.Context, typ, id string, attrs map[string
 		return false, "", err
 	}
 	return decodeApplied(raw)
+}
+
+// refusal returns the service's error_description from an error answer,
+// reduced to at most 200 printable ASCII characters ("" if there is none).
+func refusal(body []byte) string {
+	var e struct {
+		Description string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return ""
+	}
+	out := make([]byte, 0, min(len(e.Description), 200))
+	for i := 0; i < len(e.Description) && len(out) < 200; i++ {
+		if c := e.Description[i]; c >= 0x20 && c < 0x7f {
+			out = append(out, c)
+		}
+	}
+	return string(out)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,8 @@ func TestFailClosed(t *testing.T) {
 		{"AZ-01/timeout", nil, ErrUnavailable}, // the handler hangs until the test ends
 		{"AZ-01/status 500", body(500, allowTrue), ErrUnavailable},
 		{"AZ-01/status 403 with allow", body(403, allowTrue), ErrUnavailable},
-		{"AZ-01/status 400 service deny", body(400, `{"allow":false,"reason":"malformed"}`), ErrUnavailable},
+		{"AZ-01/status 400 service deny", body(400, `{"allow":false,"reason":"malformed"}`), ErrRefused},
+		{"AZ-01/status 422 budget", body(422, `{"error":"budget_exceeded","error_description":"rebac: budget exceeded"}`), ErrRefused},
 		{"AZ-01/status 204", body(204, ""), ErrUnavailable},
 		{"AZ-01/garbage", body(200, "<html>allow</html>"), ErrBadAnswer},
 		{"AZ-01/empty body", body(200, ""), ErrBadAnswer},
@@ -60,7 +62,13 @@ func TestFailClosed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeService(t)
-			c, _ := newTestClient(t, f, func(c *Config) { c.Timeout = 100 * time.Millisecond })
+			// A short timeout only where the handler hangs: a 1 MiB answer
+			// under -race on a loaded machine can take longer than that.
+			timeout := 5 * time.Second
+			if tt.handler == nil {
+				timeout = 100 * time.Millisecond
+			}
+			c, _ := newTestClient(t, f, func(c *Config) { c.Timeout = timeout })
 			h := tt.handler
 			if h == nil {
 				stop := make(chan struct{})
@@ -177,5 +185,29 @@ func TestTimeoutHoldsWithStuckTransport(t *testing.T) {
 	}
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("took %v with a 50ms timeout", el)
+	}
+}
+
+// TestRefusalCarriesTheDescription: a write the service refuses (400) is
+// ErrRefused with the service's description, not an outage to retry.
+func TestRefusalCarriesTheDescription(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"error":"invalid_request","error_description":"writes[1]: unknown relation \"ownr\"\u001b[31m"}`, `writes[1]: unknown relation "ownr"[31m`},
+		{`not json`, ""},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(tc.body))
+		}))
+		c, err := New(Config{URL: srv.URL, HTTPClient: srv.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.WriteRelationships(t.Context(), []RelationshipWrite{{Op: "touch", Tuple: "order:o-1#ownr@user:u"}})
+		srv.Close()
+		if !errors.Is(err, ErrRefused) || errors.Is(err, ErrUnavailable) || !strings.HasSuffix(err.Error(), "status 400: "+tc.want) {
+			t.Errorf("%s: %v", tc.body, err)
+		}
 	}
 }

@@ -233,6 +233,9 @@ func (s *Service) handleAuthorize(w http.ResponseWriter, r *http.Request, caller
 	}
 }
 
+// batchBudgetFactor × decision_timeout bounds a whole batch.
+const batchBudgetFactor = 4
+
 func (s *Service) handleBatch(w http.ResponseWriter, r *http.Request, caller *auth.Claims) {
 	body, err := readBody(w, r, maxBatchBody)
 	if err != nil {
@@ -244,7 +247,12 @@ func (s *Service) handleBatch(w http.ResponseWriter, r *http.Request, caller *au
 		writeRequestError(w, err, true)
 		return
 	}
-	results, ok := s.decideAll(r.Context(), w, req, caller)
+	// The whole batch shares a budget of 4 decisions' time: 100 slow
+	// checks must not hold the request for 100 × decision_timeout. Checks
+	// that run out of it deny like any timed-out decision.
+	ctx, cancel := context.WithTimeout(r.Context(), batchBudgetFactor*s.timeout)
+	defer cancel()
+	results, ok := s.decideAll(ctx, w, req, caller)
 	if !ok {
 		return
 	}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strconv"
 	"time"
 
@@ -56,7 +55,10 @@ var decisionIDs = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPad
 func newDecisionID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
-	return "dec_" + decisionIDs.EncodeToString(b[:])
+	out := make([]byte, 4+decisionIDs.EncodedLen(len(b)))
+	copy(out, "dec_")
+	decisionIDs.Encode(out[4:], b[:])
+	return string(out)
 }
 
 // deny is a decision failure with a public reason.
@@ -84,7 +86,7 @@ func (s *Service) decide(ctx context.Context, in Input, refused string) (res Res
 			res = Result{DecisionID: res.DecisionID, Reason: "internal error", PolicyVersion: res.PolicyVersion, Revision: res.Revision}
 		}
 		elapsed := time.Since(start)
-		s.metrics.decisions.WithLabelValues(strconv.FormatBool(res.Allow)).Inc()
+		s.metrics.decision(res.Allow).Inc()
 		s.metrics.latency.Observe(elapsed.Seconds())
 		s.logDecision(&in, &res, shadow, elapsed)
 	}()
@@ -122,7 +124,7 @@ func (s *Service) pipeline(ctx context.Context, in *Input, res *Result) *decisio
 		return nil
 	}
 	res.Revision = rev
-	resource, err := s.resourceAttrs(ctx, in.Resource)
+	resource, err := s.resourceAttrs(ctx, rev, in.Resource)
 	if err != nil {
 		res.Reason = publicReason(err, "resource attributes unavailable")
 		return nil
@@ -162,7 +164,7 @@ func (s *Service) pipeline(ctx context.Context, in *Input, res *Result) *decisio
 
 // evalShadow evaluates the shadow set on the same input and facts
 // (checking any relation only the shadow set needs).
-func (s *Service) evalShadow(ctx context.Context, rev storage.Revision, in *Input, resource policy.Entity, facts map[string]bool, allow bool) *decisionlog.Shadow {
+func (s *Service) evalShadow(ctx context.Context, rev storage.Revision, in *Input, resource policy.Entity, facts map[string]bool, allow bool) (out *decisionlog.Shadow) {
 	if s.shadow == nil {
 		return nil
 	}
@@ -171,23 +173,32 @@ func (s *Service) evalShadow(ctx context.Context, rev storage.Revision, in *Inpu
 		return nil
 	}
 	sh := &decisionlog.Shadow{Version: set.Version()}
+	defer func() {
+		// The shadow set never changes the answer, not even by panicking
+		// (decide would turn that into a deny).
+		if p := recover(); p != nil {
+			s.logger.Error("authz: shadow evaluation panicked", "panic", fmt.Sprint(p))
+			sh.Allow, sh.Reason, sh.Policies = false, "internal error", nil
+			out = sh
+		}
+		if sh.Allow != allow {
+			sh.Disagree = true
+			s.metrics.disagreements.Inc()
+			s.logger.Info("authz: shadow policies disagree", "action", in.Action, "resource_type", in.Resource.Type,
+				"allow", allow, "shadow_allow", sh.Allow, "shadow_reason", sh.Reason, "shadow_version", sh.Version)
+		}
+	}()
 	names := set.Relations(in.Action)
 	if _, err := s.relationFacts(ctx, rev, names, in.Principal, resource, facts); err != nil {
 		sh.Reason = publicReason(err, "relation check failed")
-	} else {
-		dec, err := set.Authorize(policy.Request{Principal: in.Principal, Action: in.Action, Resource: resource,
-			Context: in.Context, Relations: pick(facts, names)})
-		if err != nil {
-			sh.Reason = err.Error()
-		} else {
-			sh.Allow, sh.Reason, sh.Policies = dec.Allow, dec.Reason, dec.Policies
-		}
+		return sh
 	}
-	if sh.Allow != allow {
-		sh.Disagree = true
-		s.metrics.disagreements.Inc()
-		s.logger.Info("authz: shadow policies disagree", "action", in.Action, "resource_type", in.Resource.Type,
-			"allow", allow, "shadow_allow", sh.Allow, "shadow_reason", sh.Reason, "shadow_version", sh.Version)
+	dec, err := set.Authorize(policy.Request{Principal: in.Principal, Action: in.Action, Resource: resource,
+		Context: in.Context, Relations: pick(facts, names)})
+	if err != nil {
+		sh.Reason = err.Error()
+	} else {
+		sh.Allow, sh.Reason, sh.Policies = dec.Allow, dec.Reason, dec.Policies
 	}
 	return sh
 }
@@ -251,22 +262,20 @@ func tenantOf(attrs map[string]any) (string, error) {
 
 // resourceAttrs merges the resource's attributes: provided over
 // replicated over fetched (fetched only when nothing is replicated).
-func (s *Service) resourceAttrs(ctx context.Context, r policy.Entity) (policy.Entity, error) {
+func (s *Service) resourceAttrs(ctx context.Context, rev storage.Revision, r policy.Entity) (policy.Entity, error) {
 	merged := map[string]any{}
-	ent, err := s.store.GetEntity(ctx, r.Type, r.ID)
+	attrs, found, err := s.replicated(ctx, rev, r.Type, r.ID) // a copy: ours to change
 	switch {
+	case err == nil && found:
+		merged = attrs
 	case err == nil:
-		attrs, err := object(ent.Attrs, "replicated attributes")
-		if err != nil {
-			return r, denyf("replicated attributes of %s are malformed", r.Type)
-		}
-		maps.Copy(merged, attrs)
-	case errors.Is(err, storage.ErrNotFound):
 		fetched, err := s.fetchAttrs(ctx, r.Type, r.ID)
 		if err != nil {
 			return r, err
 		}
 		maps.Copy(merged, fetched)
+	case errors.Is(err, errMalformedEntity):
+		return r, denyf("replicated attributes of %s are malformed", r.Type)
 	default:
 		s.logger.Warn("authz: reading replicated attributes failed", "err", err)
 		return r, denyf("relation store unavailable")
@@ -280,18 +289,18 @@ func (s *Service) resourceAttrs(ctx context.Context, r policy.Entity) (policy.En
 // relationFacts runs resource#name@principal for every name not yet in
 // facts and records the results there. Any failure is an engine error.
 func (s *Service) relationFacts(ctx context.Context, rev storage.Revision, names []string, principal, resource policy.Entity, facts map[string]bool) ([]RelationCheck, error) {
-	var out []RelationCheck
+	out := make([]RelationCheck, 0, len(names))
 	obj := rebac.Object{Type: resource.Type, ID: resource.ID}
 	subj := rebac.Subject{Type: principal.Type, ID: principal.ID}
 	knownType := false
 	if schema := s.checker.Schema(); schema != nil {
-		knownType = slices.Contains(schema.Types(), principal.Type)
+		knownType = schema.HasType(principal.Type)
 	}
 	for _, name := range names {
-		check := resource.Type + ":" + resource.ID + "#" + name + "@" + principal.Type + ":" + principal.ID
 		if _, done := facts[name]; done {
 			continue
 		}
+		check := resource.Type + ":" + resource.ID + "#" + name + "@" + principal.Type + ":" + principal.ID
 		if rev == 0 || !knownType {
 			// Nothing written yet, or a principal type no tuple can
 			// name: every relation is false, provably.
@@ -313,7 +322,7 @@ func (s *Service) relationFacts(ctx context.Context, rev storage.Revision, names
 			s.logger.Warn("authz: relation check failed", "check", check, "err", err)
 			return out, denyf("relation check %s failed: relation store unavailable", check)
 		}
-		s.metrics.relationChecks.WithLabelValues(strconv.FormatBool(r.Cached)).Inc()
+		s.metrics.relationCheck(r.Cached).Inc()
 		facts[name] = r.Allowed
 		out = append(out, RelationCheck{Check: check, Allowed: r.Allowed, Path: r.Path})
 	}
@@ -356,6 +365,9 @@ func (s *Service) logDecision(in *Input, res *Result, shadow *decisionlog.Shadow
 	}
 	if iss, ok := in.Principal.Attrs["iss"].(string); ok {
 		e.Principal.Issuer = iss
+	}
+	if len(res.Relations) > 0 {
+		e.Relations = make([]decisionlog.RelationCheck, 0, len(res.Relations))
 	}
 	for _, rc := range res.Relations {
 		e.Relations = append(e.Relations, decisionlog.RelationCheck{Check: rc.Check, Allowed: rc.Allowed, Path: rc.Path})

@@ -229,7 +229,7 @@ func (s *Service) handleAuthorize(w http.ResponseWriter, r *http.Request, caller
 	}
 	results, ok := s.decideAll(r.Context(), w, req, caller)
 	if ok {
-		writeJSON(w, http.StatusOK, toJSON(results[0]))
+		writeDecision(w, toJSON(results[0]))
 	}
 }
 

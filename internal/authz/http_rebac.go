@@ -167,6 +167,12 @@ func decodeWrite(raw json.RawMessage, schema *rebac.Schema) (storage.TupleWrite,
 	if tw.Tuple, err = rebac.ParseTuple(ts); err != nil {
 		return tw, err
 	}
+	if tw.Op == storage.TupleDelete {
+		// A delete only takes access away: a tuple written under an older
+		// schema that no longer accepts it must stay revocable (else it
+		// comes back to life when the schema accepts it again).
+		return tw, nil
+	}
 	if schema == nil {
 		return tw, errors.New("no relationship schema loaded")
 	}

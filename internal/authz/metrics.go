@@ -12,6 +12,26 @@ type metrics struct {
 	latency        prometheus.Histogram
 	disagreements  prometheus.Counter
 	relationChecks *prometheus.CounterVec
+
+	// The label values resolved once (the hot path skips the lookup).
+	allowed, denied       prometheus.Counter
+	checksHit, checksMiss prometheus.Counter
+}
+
+// decision returns the decisions counter of allow.
+func (m *metrics) decision(allow bool) prometheus.Counter {
+	if allow {
+		return m.allowed
+	}
+	return m.denied
+}
+
+// relationCheck returns the relation checks counter of cached.
+func (m *metrics) relationCheck(cached bool) prometheus.Counter {
+	if cached {
+		return m.checksHit
+	}
+	return m.checksMiss
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -30,6 +50,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "gatehouse_authz_relation_checks_total", Help: "Relation checks run for decisions, by cache hit.",
 		}, []string{"cached"}),
 	}
+	m.allowed, m.denied = m.decisions.WithLabelValues("true"), m.decisions.WithLabelValues("false")
+	m.checksHit, m.checksMiss = m.relationChecks.WithLabelValues("true"), m.relationChecks.WithLabelValues("false")
 	if reg == nil {
 		return m, nil
 	}

@@ -2,12 +2,18 @@ package authz
 
 import (
 	"context"
+	"errors"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/authz/decisionlog"
 	"github.com/gatehouse/gatehouse/internal/authz/policy"
+	"github.com/gatehouse/gatehouse/internal/rebac"
 	"github.com/gatehouse/gatehouse/internal/storage"
 )
 
@@ -208,5 +214,135 @@ func TestScopeMatrix(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeleteTupleOutsideTheSchema: a tuple the current schema no longer
+// accepts (written under an older one) must stay deletable; otherwise it
+// cannot be revoked and comes back to life if the schema accepts it again.
+func TestDeleteTupleOutsideTheSchema(t *testing.T) {
+	e := newEnv(t)
+	stale := "order:o-1001#owner@client:orders-svc" // owner accepts only user
+	e.write(t, stale)
+	write := func(op, tuple string) (int, map[string]any) {
+		st, out, _ := e.do(t, "POST", "/relationships", callerToken(t, ScopeWrite),
+			map[string]any{"writes": []any{map[string]any{"op": op, "tuple": tuple}}})
+		return st, out
+	}
+	if st, out := write("touch", stale); st != 400 {
+		t.Fatalf("touch of a tuple the schema refuses: %d %v", st, out)
+	}
+	if st, out := write("delete", stale); st != 200 {
+		t.Fatalf("delete of a stale tuple: %d %v", st, out)
+	}
+	ts, _, err := e.store.ReadTuples(context.Background(), 0, storage.TupleFilter{ObjectType: "order", ObjectIDs: []string{"o-1001"},
+		Relation: "owner", SubjectType: "client"}, "", 0)
+	if err != nil || len(ts) != 0 {
+		t.Fatalf("stale tuple still stored: %v %v", ts, err)
+	}
+	if st, out := write("delete", "order:o-1001#owner@user"); st != 400 {
+		t.Fatalf("malformed delete accepted: %d %v", st, out)
+	}
+}
+
+// panickyReader panics on reads of one relation (a bug in a store or in
+// the engine, reached only by the shadow set's relation checks).
+type panickyReader struct {
+	storage.RelationStore
+	relation string
+}
+
+func (p panickyReader) ReadTuples(ctx context.Context, at storage.Revision, f storage.TupleFilter, cursor string, limit int) ([]storage.RelationTuple, string, error) {
+	if f.Relation == p.relation {
+		panic("reader bug")
+	}
+	return p.RelationStore.ReadTuples(ctx, at, f, cursor, limit)
+}
+
+// TestShadowPanicDoesNotChangeTheAnswer: the shadow set "never changes the
+// answer", not even when its evaluation panics.
+func TestShadowPanicDoesNotChangeTheAnswer(t *testing.T) {
+	fsys := fstest.MapFS{}
+	for _, name := range []string{"schema.cedarschema", "read.cedar", "pay.cedar", "delete.cedar"} {
+		b, err := os.ReadFile("policy/testdata/demo/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "schema.cedarschema" {
+			b = []byte(strings.Replace(string(b), "pay: Bool,", "pay: Bool,\n    audit: Bool,", 1))
+		}
+		fsys[name] = &fstest.MapFile{Data: b}
+	}
+	shadow, err := policy.LoadFS(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := strings.Replace(relSchema, "relation blocked: user", "relation blocked: user\n  relation audit: user", 1)
+	e := newEnv(t, func(o *Options) {
+		o.Shadow = policy.NewHolder(shadow)
+		o.Checker = newCheckerOf(t, schema, panickyReader{o.Store, "audit"}, rebacLimits())
+	})
+	res := e.svc.Decide(context.Background(), Input{Principal: entity("user", "usr_alice"), Action: "read",
+		Resource: orderEntity("o-1001", "open")})
+	if !res.Allow {
+		t.Fatalf("the shadow set's panic changed the answer: %+v", res)
+	}
+	entries := e.log.Recent(decisionlog.Filter{Limit: 1})
+	if len(entries) != 1 || entries[0].Shadow == nil || !entries[0].Shadow.Disagree || entries[0].Shadow.Reason != "internal error" {
+		t.Fatalf("the shadow failure is not logged: %+v", entries)
+	}
+}
+
+// headFailStore fails HeadRevision while fail is set (a poll that keeps
+// failing while reads still work).
+type headFailStore struct {
+	storage.RelationStore
+	fail atomic.Bool
+}
+
+func (s *headFailStore) HeadRevision(ctx context.Context) (storage.Revision, error) {
+	if s.fail.Load() {
+		return 0, errors.New("head unavailable")
+	}
+	return s.RelationStore.HeadRevision(ctx)
+}
+
+// TestStaleHeadWhenPollsFail: when the head poller keeps failing, the known
+// head must not stay in use past the freshness bound: a revoked relation
+// would otherwise keep allowing (AZ-05).
+func TestStaleHeadWhenPollsFail(t *testing.T) {
+	var hs *headFailStore
+	e := newEnv(t, func(o *Options) {
+		o.Freshness = 10 * time.Millisecond
+		hs = &headFailStore{RelationStore: o.Store}
+		o.Store = hs
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.svc.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	read := func() Result {
+		return e.svc.Decide(context.Background(), Input{Principal: entity("user", "usr_alice"), Action: "read",
+			Resource: orderEntity("o-1002", "open")})
+	}
+	if res := read(); !res.Allow {
+		t.Fatalf("before: %+v", res)
+	}
+	hs.fail.Store(true)
+	tp, _ := rebac.ParseTuple("order:o-1002#owner@user:usr_alice")
+	if _, err := e.store.WriteTuples(context.Background(), []storage.TupleWrite{{Op: storage.TupleDelete, Tuple: tp}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // ten poll intervals, all failing
+	if res := read(); res.Allow {
+		t.Fatalf("AZ-05/failing-poll: a revoked relation still allows: %+v", res)
+	}
+	hs.fail.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for res := read(); res.Allow || res.Reason == "relation store unavailable"; res = read() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery after the head is readable again: %+v", res)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -83,9 +83,10 @@ type Service struct {
 	timeout    time.Duration
 	now        func() time.Time
 
-	rev     revTracker
-	fetches fetchCache
-	metrics *metrics
+	rev      revTracker
+	fetches  fetchCache
+	entities entityCache // replicated attributes at the known head
+	metrics  *metrics
 }
 
 // New checks o and builds a Service. Call Run to keep the known head
@@ -178,6 +179,11 @@ func defaultClient() *http.Client {
 func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(s.freshness)
 	defer t.Stop()
+	// While polling, a known head older than twice the interval (polls
+	// failing or stuck) is not trusted: decisions refresh it themselves,
+	// and deny if they cannot (AZ-05).
+	s.rev.maxAge.Store(int64(2 * s.freshness))
+	defer s.rev.maxAge.Store(0)
 	for {
 		if _, err := s.rev.refresh(ctx); err != nil && ctx.Err() == nil {
 			s.logger.Warn("authz: head revision poll failed", "err", err)
@@ -197,6 +203,17 @@ type revTracker struct {
 	head   atomic.Uint64
 	loaded atomic.Bool
 	group  singleflight.Group
+	// read is when the head was last read from the store (unix nanos);
+	// maxAge (nanos, 0: unbounded) is how old it may be for at to use it
+	// without reading it again.
+	read   atomic.Int64
+	maxAge atomic.Int64
+}
+
+// fresh reports whether the known head was read recently enough.
+func (t *revTracker) fresh() bool {
+	age := t.maxAge.Load()
+	return age == 0 || time.Now().UnixNano()-t.read.Load() <= age
 }
 
 // observe raises the known head to r (never lowers it).
@@ -216,11 +233,13 @@ func (t *revTracker) refresh(ctx context.Context) (storage.Revision, error) {
 		// Detached from the first caller's cancellation; bounded instead.
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
+		start := time.Now().UnixNano()
 		r, err := t.store.HeadRevision(qctx)
 		if err != nil {
 			return storage.Revision(0), err
 		}
 		t.observe(r)
+		t.read.Store(start)
 		return r, nil
 	})
 	select {
@@ -239,7 +258,7 @@ func (t *revTracker) refresh(ctx context.Context) (storage.Revision, error) {
 // atLeast.
 func (t *revTracker) at(ctx context.Context, atLeast storage.Revision) (storage.Revision, error) {
 	h := storage.Revision(t.head.Load())
-	if t.loaded.Load() && atLeast <= h {
+	if t.loaded.Load() && atLeast <= h && t.fresh() {
 		return h, nil
 	}
 	// The first refresh may join a poll whose read predates the write that

@@ -48,6 +48,11 @@ func checkStrict(body []byte) error {
 		// two different strings (tenants, ids, member names) compare equal.
 		return errNotUTF8
 	}
+	if decided, err := fastStrict(body); decided {
+		// The common case, without the token walker's allocations; the
+		// walker below words every other answer.
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -133,8 +138,11 @@ func quoteName(k string) string {
 // members splits the object raw into its members, refusing any name not in
 // allowed (case-sensitive). what names the object in messages.
 func members(raw json.RawMessage, what string, allowed ...string) (map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, badf("%s must be a JSON object", what)
+	}
+	m, ok := splitObject(raw) // fast path; json.Unmarshal decides the rest
+	if !ok && json.Unmarshal(raw, &m) != nil {
 		return nil, badf("%s must be a JSON object", what)
 	}
 	var unknown []string
@@ -152,6 +160,9 @@ func members(raw json.RawMessage, what string, allowed ...string) (map[string]js
 
 // str decodes a JSON string member.
 func str(raw json.RawMessage, what string) (string, error) {
+	if s, ok := plainString(raw); ok {
+		return s, nil
+	}
 	var s string
 	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
 		return "", badf("%s must be a string", what)
@@ -173,6 +184,9 @@ func strList(raw json.RawMessage, what string) ([]string, error) {
 func object(raw json.RawMessage, what string) (map[string]any, error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, badf("%s must be a JSON object", what)
+	}
+	if m, ok := decodeObject(raw); ok { // fast path; the decoder decides the rest
+		return m, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()

@@ -237,6 +237,16 @@ func (s *Schema) Hash() string { return s.hash }
 // Types returns the defined object types, sorted.
 func (s *Schema) Types() []string { return slices.Clone(s.types) }
 
+// HasType reports whether typ is a defined object type (Types without the
+// copy, for hot paths).
+func (s *Schema) HasType(typ string) bool {
+	if s == nil {
+		return false
+	}
+	_, found := slices.BinarySearch(s.types, typ)
+	return found
+}
+
 // HasPermission reports whether name is a relation or permission of
 // objectType.
 func (s *Schema) HasPermission(objectType, name string) bool {

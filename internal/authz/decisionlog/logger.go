@@ -337,7 +337,7 @@ func (w *writer) fail(err error) {
 // newline). An oversized entry is written without its context and
 // attributes, with an error saying so.
 func encodeLine(e *Entry) ([]byte, error) {
-	b, err := json.Marshal(e)
+	b, err := marshalEntry(e)
 	if err != nil {
 		return nil, fmt.Errorf("decisionlog: encode %s: %w", e.ID, err)
 	}

@@ -18,6 +18,9 @@ const maxRedactDepth = 32
 // and spaces, as substrings of the key: "access_token", "X-Api-Key",
 // "Set-Cookie", "private_key" and "clientSecret" are all sensitive.
 func sensitiveKey(k string) bool {
+	if sensitive, ok := sensitiveASCIIKey(k); ok {
+		return sensitive
+	}
 	sensitiveWords := [...]string{
 		"token", "secret", "password", "passwd", "authorization", "cookie", "apikey", "private",
 	}

@@ -59,7 +59,8 @@ type testCase struct {
 // results with Pass false.
 //
 // Like the service, a case whose principal and resource both have a tenant
-// that differ is denied before any policy runs (AZ-02). roles become the
+// that differ is denied before any policy runs (AZ-02), and so is a case
+// with a tenant attribute that is not a non-empty string. roles become the
 // principal's Set attribute "roles", tenant the String attribute "tenant".
 func RunTests(s *Set, file string, src []byte) ([]TestResult, error) {
 	if s == nil {
@@ -199,13 +200,27 @@ func normalize(v any, depth int) (any, error) {
 	return nil, fmt.Errorf("unsupported YAML value %T", v)
 }
 
+// tenantAttr returns the "tenant" attribute ("" when absent); false when
+// it is present but not a non-empty string, which the service denies.
+func tenantAttr(attrs map[string]any) (string, bool) {
+	v, ok := attrs["tenant"]
+	if !ok {
+		return "", true
+	}
+	t, ok := v.(string)
+	return t, ok && t != ""
+}
+
 func (c testCase) run(s *Set, req Request) TestResult {
 	res := TestResult{Name: c.Name}
-	pt, _ := req.Principal.Attrs["tenant"].(string)
-	rt, _ := req.Resource.Attrs["tenant"].(string)
-	if pt != "" && rt != "" && pt != rt {
+	pt, pok := tenantAttr(req.Principal.Attrs)
+	rt, rok := tenantAttr(req.Resource.Attrs)
+	switch {
+	case !pok || !rok:
+		res.Got = Decision{Reason: "tenant attribute must be a string, not empty", Version: s.Version()}
+	case pt != "" && rt != "" && pt != rt:
 		res.Got = Decision{Reason: "principal tenant " + pt + " does not match resource tenant " + rt, Version: s.Version()}
-	} else {
+	default:
 		res.Got, res.Err = s.Authorize(req)
 	}
 	var fails []string

@@ -64,13 +64,17 @@ func (s *Store) DeleteEntity(ctx context.Context, typ, id string, version int64)
 	return s.setEntity(ctx, "delete entity", typ, id, nil, version, true)
 }
 
+// getEntityQuery reads a live entity (prepared as Store.getEntity).
+const getEntityQuery = "SELECT attrs, version, revision FROM relation_entities WHERE entity_type = ? AND entity_id = ? AND deleted = ?"
+
 // GetEntity returns the live entity; storage.ErrNotFound when it is missing
 // or tombstoned.
 func (s *Store) GetEntity(ctx context.Context, typ, id string) (storage.Entity, error) {
 	e := storage.Entity{Type: typ, ID: id}
 	var rev int64
-	err := s.r.QueryRowContext(ctx, s.q("SELECT attrs, version, revision FROM relation_entities WHERE entity_type = ? AND entity_id = ? AND deleted = ?"),
-		typ, id, false).Scan(&e.Attrs, &e.Version, &rev)
+	// Prepared once (Open): SQLite would otherwise parse the statement on
+	// every call, and this is on every decision's path.
+	err := s.getEntity.QueryRowContext(ctx, typ, id, false).Scan(&e.Attrs, &e.Version, &rev)
 	if err != nil {
 		return storage.Entity{}, s.wrap("get entity", err)
 	}

@@ -56,6 +56,7 @@ type Store struct {
 	getRefreshToken *sql.Stmt
 	getGrant        *sql.Stmt
 	getSession      *sql.Stmt
+	getEntity       *sql.Stmt
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -162,6 +163,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.getRefreshToken, "SELECT " + refreshCols + " FROM refresh_tokens WHERE hash = ?"},
 		{&s.getGrant, "SELECT " + grantCols + " FROM grants WHERE id = ?"},
 		{&s.getSession, "SELECT " + sessionCols + " FROM sessions WHERE id_hash = ?"},
+		{&s.getEntity, getEntityQuery},
 	} {
 		st, err := s.r.PrepareContext(ctx, s.q(p.query))
 		if err != nil {
@@ -185,7 +187,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close releases the statements and connection pools.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.getClient, s.getRefreshToken, s.getGrant, s.getSession} {
+	for _, st := range []*sql.Stmt{s.getClient, s.getRefreshToken, s.getGrant, s.getSession, s.getEntity} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

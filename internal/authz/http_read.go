@@ -115,23 +115,27 @@ func (s *Service) handleObjects(w http.ResponseWriter, r *http.Request, _ *auth.
 		s.writeEngineError(w, err)
 		return
 	}
-	if rev == 0 { // nothing written yet: nothing to list
-		if err := s.knownPermission(typ, perm); err != nil {
-			s.writeEngineError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"objects": []string{}, "next_cursor": "", "revision": revString(rev)})
-		return
+	var objs []string
+	var next string
+	if rev > 0 { // at revision 0 nothing is written yet: nothing to list
+		objs, next, err = s.checker.ListObjects(r.Context(), rev, typ, perm, subj, cursor, limit)
+	} else {
+		err = s.knownPermission(typ, perm)
 	}
-	objs, next, err := s.checker.ListObjects(r.Context(), rev, typ, perm, subj, cursor, limit)
+	s.writeList(w, "objects", objs, next, rev, err)
+}
+
+// writeList answers a list call: the ids, the cursor and the revision, or
+// the engine error.
+func (s *Service) writeList(w http.ResponseWriter, member string, ids []string, next string, rev storage.Revision, err error) {
 	if err != nil {
 		s.writeEngineError(w, err)
 		return
 	}
-	if objs == nil {
-		objs = []string{}
+	if ids == nil {
+		ids = []string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"objects": objs, "next_cursor": next, "revision": revString(rev)})
+	writeJSON(w, http.StatusOK, map[string]any{member: ids, "next_cursor": next, "revision": revString(rev)})
 }
 
 func (s *Service) handleSubjects(w http.ResponseWriter, r *http.Request, _ *auth.Claims) {
@@ -157,23 +161,14 @@ func (s *Service) handleSubjects(w http.ResponseWriter, r *http.Request, _ *auth
 		s.writeEngineError(w, err)
 		return
 	}
-	if rev == 0 { // nothing written yet: nothing to list
-		if err := s.knownPermission(obj.Type, perm); err != nil {
-			s.writeEngineError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"subjects": []string{}, "next_cursor": "", "revision": revString(rev)})
-		return
+	var subs []string
+	var next string
+	if rev > 0 { // at revision 0 nothing is written yet: nothing to list
+		subs, next, err = s.checker.ListSubjects(r.Context(), rev, obj, perm, st, cursor, limit)
+	} else {
+		err = s.knownPermission(obj.Type, perm)
 	}
-	subs, next, err := s.checker.ListSubjects(r.Context(), rev, obj, perm, st, cursor, limit)
-	if err != nil {
-		s.writeEngineError(w, err)
-		return
-	}
-	if subs == nil {
-		subs = []string{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"subjects": subs, "next_cursor": next, "revision": revString(rev)})
+	s.writeList(w, "subjects", subs, next, rev, err)
 }
 
 // entityPath returns the validated {type} and {id} of an entities path.

@@ -26,9 +26,12 @@ type serveOptions struct {
 	policies int
 	dir      string
 	tokenTTL time.Duration
-	rebac    bool
-	profile  string
-	graph    rebacOptions
+	// rebacTimeout is the relationship-check budget of the served worlds
+	// (the service's default unless a test asks for more).
+	rebacTimeout time.Duration
+	rebac        bool
+	profile      string
+	graph        rebacOptions
 }
 
 // Addresses is the JSON line serve prints once everything listens.
@@ -50,6 +53,7 @@ func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
 	fs.IntVar(&o.policies, "policies", 1000, "size of the generated policy set")
 	fs.StringVar(&o.dir, "dir", "", "work directory for the policy set, the SQLite store and the body files (required)")
 	fs.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "lifetime of the minted caller token (at most 24h)")
+	fs.DurationVar(&o.rebacTimeout, "rebac-timeout", 100*time.Millisecond, "relationship-check time budget (authz.relations.timeout)")
 	fs.BoolVar(&o.rebac, "rebac", false, "also serve the API over the nested-groups graph (loaded by `authzbench rebac`)")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile, from the first address line until shutdown, to this file")
 	graphFlags(fs, &o.graph)
@@ -71,6 +75,9 @@ func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
 	}
 	if o.tokenTTL < time.Minute || o.tokenTTL > 24*time.Hour {
 		p = append(p, "-token-ttl: must be in [1m, 24h]")
+	}
+	if o.rebacTimeout < time.Millisecond || o.rebacTimeout > time.Minute {
+		p = append(p, "-rebac-timeout: must be in [1ms, 1m]")
 	}
 	if err := o.graph.g.check(); err != nil {
 		p = append(p, err.Error())
@@ -106,7 +113,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	closers = append(closers, func() { _ = store.Close() })
 	qs, tuples := questions(256)
-	w, err := newWorld(ctx, store, policyDir(o.dir, o.policies), relSchema(), tuples, rebac.Limits{}, newCaller())
+	w, err := newWorld(ctx, store, policyDir(o.dir, o.policies), relSchema(), tuples, rebac.Limits{Timeout: o.rebacTimeout}, newCaller())
 	if err != nil {
 		return err
 	}
@@ -239,7 +246,7 @@ func rebacWorld(ctx context.Context, o serveOptions, c caller) (*world, int, []b
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("open graph store: %w", err)
 	}
-	w, err := newWorld(ctx, store, policyDir(o.dir, o.policies), graphSchema, nil, rebac.Limits{}, c)
+	w, err := newWorld(ctx, store, policyDir(o.dir, o.policies), graphSchema, nil, rebac.Limits{Timeout: o.rebacTimeout}, c)
 	if err != nil {
 		_ = store.Close()
 		return nil, 0, nil, err

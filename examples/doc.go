@@ -11,7 +11,10 @@
 //   - billing: the batch job (no end user)
 //   - nativelogin and login: a terminal login (code flow + PKCE, loopback
 //     redirect) that prints an access token
-//   - demo: the wiring shared by `gatehouse dev` and the commands in cmd/
+//   - demo: the wiring shared by `gatehouse dev` and the commands in cmd/;
+//     with a workload identity per service (sdk/workload, SVIDs from
+//     Gatehouse's workload CA) the services talk mutual TLS and accept only
+//     the callers the CA's policy allows, the user's token alongside
 //
 // Demo users: alice (user; manager of bob), bob (user), carol (admin).
 package examples

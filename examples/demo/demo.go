@@ -3,10 +3,16 @@
 // audience, trusting the Gatehouse issuer (keys fetched from its JWKS over
 // HTTP), and a propagating transport allowed to reach only the other
 // service. `gatehouse dev` and the commands in examples/cmd use it.
+//
+// With Config.Workload each service also has a workload identity (an X.509
+// SVID, sdk/workload): it serves mutual TLS, accepts only the callers the
+// workload policy allows (per connection, then per method and path), and
+// calls the other service over mTLS with the user's token alongside.
 package demo
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +40,13 @@ type Config struct {
 	// Authz, when its URL is set, makes orders delegate its fine-grained
 	// decisions to Gatehouse's authorization service.
 	Authz AuthzConfig
+	// Workload, when set, turns on mutual TLS with SPIFFE identities: the
+	// services serve HTTPS (their URLs are https://) and accept only the
+	// callers the workload policy allows. Nil: plain HTTP.
+	Workload *WorkloadConfig
+
+	// newVerifier replaces the issuer verifier in tests.
+	newVerifier func(audience string) (*auth.Verifier, error)
 }
 
 // AuthzConfig says where the authorization service is and how orders
@@ -66,6 +79,9 @@ func origin(base string) (string, error) {
 }
 
 func (c Config) verifier(audience, suffix string) (*auth.Verifier, error) {
+	if c.newVerifier != nil {
+		return c.newVerifier(audience)
+	}
 	ic := auth.IssuerConfig{Issuer: c.Issuer, Audience: audience, HTTPClient: c.HTTPClient}
 	if c.JWKSCacheFile != "" {
 		ic.CacheFile = c.JWKSCacheFile + suffix
@@ -78,6 +94,10 @@ func (c Config) verifier(audience, suffix string) (*auth.Verifier, error) {
 type Service struct {
 	Handler  http.Handler
 	Verifier *auth.Verifier
+	// TLS, when not nil, is the mutual-TLS configuration the service
+	// serves with (Config.Workload); Handler then checks the workload
+	// policy of every request.
+	TLS *tls.Config
 	// Replicate, when not nil, pushes the service's relationships to the
 	// authorization service (orders with Config.Authz only).
 	Replicate func(context.Context) (string, error)
@@ -86,16 +106,51 @@ type Service struct {
 // Close stops the verifier's background refreshes.
 func (s *Service) Close() { s.Verifier.Close() }
 
+// identity is the service's identity under cfg.Workload (nil without).
+func (c Config) identity(name string, id func(*WorkloadConfig) Identity) (Identity, error) {
+	if c.Workload == nil {
+		return nil, nil
+	}
+	if i := id(c.Workload); i != nil {
+		return i, nil
+	}
+	return nil, fmt.Errorf("demo: Workload is set but %s has no identity", name)
+}
+
+// secure wraps svc's handler and sets its TLS configuration when the
+// service has an identity.
+func secure(svc *Service, id Identity) error {
+	if id == nil {
+		return nil
+	}
+	tc, h, err := ServerTLS(id, svc.Handler)
+	if err != nil {
+		return err
+	}
+	svc.TLS, svc.Handler = tc, h
+	return nil
+}
+
 // NewOrders builds the orders service, calling payments at cfg.PaymentsURL
-// with the caller's token (no PaymentsURL: paying answers 503).
+// with the caller's token (no PaymentsURL: paying answers 503). With
+// cfg.Workload, the call is mutual TLS with orders' SVID, to a server that
+// must be payments.
 func NewOrders(cfg Config) (*Service, error) {
+	id, err := cfg.identity("orders", func(w *WorkloadConfig) Identity { return w.Orders })
+	if err != nil {
+		return nil, err
+	}
 	var rt http.RoundTripper
 	if cfg.PaymentsURL != "" {
 		o, err := origin(cfg.PaymentsURL)
 		if err != nil {
 			return nil, err
 		}
-		if rt, err = auth.NewPropagatingTransport(nil, o); err != nil {
+		base, err := baseTransport(id, cfg.PaymentsURL, PaymentsPath)
+		if err != nil {
+			return nil, err
+		}
+		if rt, err = auth.NewPropagatingTransport(base, o); err != nil {
 			return nil, err
 		}
 	}
@@ -121,6 +176,10 @@ func NewOrders(cfg Config) (*Service, error) {
 	out := &Service{Handler: svc.Handler(), Verifier: v}
 	if oc.Relationships != nil {
 		out.Replicate = svc.Replicate
+	}
+	if err := secure(out, id); err != nil {
+		v.Close()
+		return nil, err
 	}
 	return out, nil
 }
@@ -151,13 +210,24 @@ func (c Config) authzClient() (*authz.Client, error) {
 }
 
 // NewPayments builds the payments service, asking orders at cfg.OrdersURL
-// who owns an order, with the caller's token.
+// who owns an order, with the caller's token. With cfg.Workload, payments
+// serves mutual TLS; an https OrdersURL is then reached with payments' SVID
+// (the demo's policy lets payments call no one: `gatehouse dev` points
+// OrdersURL at the gateway, the public door to orders).
 func NewPayments(cfg Config) (*Service, error) {
+	id, err := cfg.identity("payments", func(w *WorkloadConfig) Identity { return w.Payments })
+	if err != nil {
+		return nil, err
+	}
 	o, err := origin(cfg.OrdersURL)
 	if err != nil {
 		return nil, err
 	}
-	rt, err := auth.NewPropagatingTransport(nil, o)
+	base, err := baseTransport(id, cfg.OrdersURL, OrdersPath)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := auth.NewPropagatingTransport(base, o)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +241,21 @@ func NewPayments(cfg Config) (*Service, error) {
 		v.Close()
 		return nil, err
 	}
-	return &Service{Handler: svc.Handler(), Verifier: v}, nil
+	out := &Service{Handler: svc.Handler(), Verifier: v}
+	if err := secure(out, id); err != nil {
+		v.Close()
+		return nil, err
+	}
+	return out, nil
+}
+
+// Serve serves the service on ln until ctx ends: HTTPS with mutual TLS
+// when it has a TLS configuration, plain HTTP otherwise.
+func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
+	if s.TLS != nil {
+		ln = tls.NewListener(ln, s.TLS)
+	}
+	return Serve(ctx, ln, s.Handler)
 }
 
 // Serve serves h on ln until ctx ends, then shuts down gracefully (5s).
@@ -207,6 +291,6 @@ func Run(ctx context.Context, name, listen string, svc *Service, log *slog.Logge
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	log.Info(name+" listening", "addr", ln.Addr().String())
-	return Serve(ctx, ln, svc.Handler)
+	log.Info(name+" listening", "addr", ln.Addr().String(), "mtls", svc.TLS != nil)
+	return svc.Serve(ctx, ln)
 }

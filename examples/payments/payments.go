@@ -16,6 +16,10 @@
 // client (auth.RequireClient), and an end user cannot pay an invoice.
 // Request bodies are decoded strictly (unknown fields, trailing data and
 // bodies over 4 KiB are refused); amounts are integers (cents).
+//
+// Served over mutual TLS (sdk/workload), a payment also records the SPIFFE
+// ID of the calling service (paid_by_service): the user's token says who
+// pays, the connection which service asked.
 package payments
 
 import (
@@ -33,6 +37,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/sdk/auth"
+	"github.com/gatehouse/gatehouse/sdk/workload"
 )
 
 // Identifiers of this API in tokens.
@@ -52,13 +57,16 @@ const maxAmountCents = 100_000_000
 
 // Payment is one payment.
 type Payment struct {
-	ID          string    `json:"id"`
-	OrderID     string    `json:"order_id,omitempty"`
-	InvoiceID   string    `json:"invoice_id,omitempty"`
-	AmountCents int64     `json:"amount_cents"`
-	Payer       string    `json:"payer"`     // token subject: the user, or the client itself
-	ClientID    string    `json:"client_id"` // the client the token was issued to
-	CreatedAt   time.Time `json:"created_at"`
+	ID          string `json:"id"`
+	OrderID     string `json:"order_id,omitempty"`
+	InvoiceID   string `json:"invoice_id,omitempty"`
+	AmountCents int64  `json:"amount_cents"`
+	Payer       string `json:"payer"`     // token subject: the user, or the client itself
+	ClientID    string `json:"client_id"` // the client the token was issued to
+	// PaidByService is the SPIFFE ID of the service that made the call,
+	// from its mutual-TLS certificate (sdk/workload); empty over plain HTTP.
+	PaidByService string    `json:"paid_by_service,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
 }
 
 // Config configures the service.
@@ -194,6 +202,11 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := Payment{OrderID: req.OrderID, InvoiceID: req.InvoiceID, Payer: c.Subject, ClientID: c.ClientID}
+	if peer, ok := workload.PeerID(r.Context()); ok {
+		// Two identities on one call: the service on the connection, the
+		// user (or the billing client) in the token.
+		p.PaidByService = peer.String()
+	}
 	if req.InvoiceID != "" {
 		if err := s.billing.Check(c); err != nil {
 			auth.WriteError(w, err, auth.WithRealm("payments"))
@@ -227,7 +240,8 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	s.payments = append(s.payments, p)
 	s.paid[key] = p.ID
 	s.mu.Unlock()
-	s.log.Info("payment created", "payment", p.ID, "order", p.OrderID, "invoice", p.InvoiceID, "payer", p.Payer, "client", p.ClientID)
+	s.log.Info("payment created", "payment", p.ID, "order", p.OrderID, "invoice", p.InvoiceID, "payer", p.Payer, "client", p.ClientID,
+		"service", p.PaidByService)
 	writeJSON(w, http.StatusCreated, p)
 }
 

@@ -1,7 +1,6 @@
 package admin_test
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -12,32 +11,14 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/admin/admintest"
 	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/storage"
+	"github.com/gatehouse/gatehouse/internal/testutil/syncbuf"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type env struct {
 	t       *testing.T
@@ -45,13 +26,13 @@ type env struct {
 	store   *admintest.Store
 	keys    *admintest.KeyAdmin
 	secrets *secret.Keyed
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	f := admintest.NewFakes(t)
-	e := &env{t: t, store: f.Store, keys: f.Keys, secrets: f.Secrets, logs: &syncBuffer{}}
+	e := &env{t: t, store: f.Store, keys: f.Keys, secrets: f.Secrets, logs: &syncbuf.Buffer{}}
 	var err error
 	e.h, err = admin.NewHandler(f.Deps(slog.New(slog.NewTextHandler(e.logs, nil))))
 	if err != nil {

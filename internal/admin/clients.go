@@ -37,6 +37,7 @@ func clientResponse(c storage.Client) ClientResponse {
 		AccessTokenTTL:         ttlString(c.AccessTokenTTL),
 		RefreshIdleTTL:         ttlString(c.RefreshIdleTTL),
 		RefreshMaxTTL:          ttlString(c.RefreshMaxTTL),
+		SPIFFEID:               c.SPIFFEID,
 		SecretHint:             c.SecretHint,
 		CreatedAt:              c.CreatedAt,
 		UpdatedAt:              c.UpdatedAt,
@@ -113,6 +114,7 @@ func (h *handler) createClient(r *http.Request) (int, any, error) {
 		GrantTypes:             dedupe(req.GrantTypes),
 		Scopes:                 dedupe(req.Scopes),
 		Audiences:              dedupe(req.Audiences),
+		SPIFFEID:               req.SPIFFEID,
 		CreatedAt:              now,
 		UpdatedAt:              now,
 	}
@@ -125,6 +127,7 @@ func (h *handler) createClient(r *http.Request) (int, any, error) {
 	var p problems
 	applyTTLs(&c, req.AccessTokenTTL, req.RefreshIdleTTL, req.RefreshMaxTTL, &p)
 	validateClient(c, &p)
+	h.checkTrustDomain("spiffe_id", c.SPIFFEID, &p)
 	if err := p.err(); err != nil {
 		return 0, nil, err
 	}
@@ -160,6 +163,7 @@ func (h *handler) updateClient(r *http.Request) (int, any, error) {
 		setList(&c.GrantTypes, req.GrantTypes)
 		setList(&c.Scopes, req.Scopes)
 		setList(&c.Audiences, req.Audiences)
+		set(&c.SPIFFEID, req.SPIFFEID)
 		var p problems
 		if req.AccessTokenTTL != nil {
 			c.AccessTokenTTL = parseTTL("access_token_ttl", *req.AccessTokenTTL, maxAccess, &p)
@@ -171,6 +175,9 @@ func (h *handler) updateClient(r *http.Request) (int, any, error) {
 			c.RefreshMaxTTL = parseTTL("refresh_max_ttl", *req.RefreshMaxTTL, maxTTL, &p)
 		}
 		validateClient(c, &p)
+		if req.SPIFFEID != nil {
+			h.checkTrustDomain("spiffe_id", c.SPIFFEID, &p)
+		}
 		if err := p.err(); err != nil {
 			return c, err
 		}

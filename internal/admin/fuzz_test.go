@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
 func FuzzDecodeStrict(f *testing.F) {
@@ -106,6 +108,29 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 		if query != "" {
 			t.Fatalf("accepted query %q", query)
+		}
+	})
+}
+
+// FuzzSPIFFEID checks that an accepted SPIFFE ID parses, is canonical (it
+// prints back unchanged), has a path and fits the length cap.
+func FuzzSPIFFEID(f *testing.F) {
+	for _, s := range []string{
+		"spiffe://gatehouse.local/orders", "spiffe://gatehouse.local", "spiffe://gatehouse.local/",
+		"spiffe://Gatehouse.local/a", "spiffe://td/a/../b", "spiffe://td/a?b", "spiffe://u@td/a",
+		"spiffe://td:1/a", "https://td/a", "spiffe://td/a%2fb", "spiffe://td//a", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		var p problems
+		checkSPIFFEID("spiffe_id", raw, &p)
+		if len(p) > 0 {
+			return
+		}
+		id, err := spiffeid.FromString(raw)
+		if err != nil || id.Path() == "" || len(raw) > maxSPIFFEIDLen || id.String() != raw {
+			t.Fatalf("accepted %q (%v)", raw, err)
 		}
 	})
 }

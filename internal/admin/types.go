@@ -19,10 +19,14 @@ type ClientRequest struct {
 	AccessTokenTTL string `json:"access_token_ttl,omitempty"`
 	RefreshIdleTTL string `json:"refresh_idle_ttl,omitempty"`
 	RefreshMaxTTL  string `json:"refresh_max_ttl,omitempty"`
+	// SPIFFEID is the workload identity (spiffe://trust-domain/path) the
+	// client may obtain from the workload CA with its client credentials.
+	SPIFFEID string `json:"spiffe_id,omitempty"`
 }
 
 // ClientPatch is the body of PATCH /admin/v1/clients/{id}. Nil fields are
-// left unchanged; an empty lifetime string resets it to the server default.
+// left unchanged; an empty lifetime string resets it to the server default,
+// an empty spiffe_id removes it.
 // Whether a client is public cannot be changed.
 type ClientPatch struct {
 	Name                   *string   `json:"name,omitempty"`
@@ -35,6 +39,7 @@ type ClientPatch struct {
 	AccessTokenTTL         *string   `json:"access_token_ttl,omitempty"`
 	RefreshIdleTTL         *string   `json:"refresh_idle_ttl,omitempty"`
 	RefreshMaxTTL          *string   `json:"refresh_max_ttl,omitempty"`
+	SPIFFEID               *string   `json:"spiffe_id,omitempty"`
 }
 
 // ClientResponse is a client as the API shows it. It never carries the
@@ -53,6 +58,7 @@ type ClientResponse struct {
 	AccessTokenTTL         string    `json:"access_token_ttl,omitempty"`
 	RefreshIdleTTL         string    `json:"refresh_idle_ttl,omitempty"`
 	RefreshMaxTTL          string    `json:"refresh_max_ttl,omitempty"`
+	SPIFFEID               string    `json:"spiffe_id,omitempty"`
 	SecretHint             string    `json:"secret_hint,omitempty"`
 	ClientSecret           string    `json:"client_secret,omitempty"`
 	CreatedAt              time.Time `json:"created_at,omitzero"`
@@ -135,6 +141,22 @@ type KeyInfo struct {
 // KeyList is the body of GET /admin/v1/keys.
 type KeyList struct {
 	Keys []KeyInfo `json:"keys"`
+}
+
+// JoinTokenRequest is the body of POST /admin/v1/join-tokens.
+type JoinTokenRequest struct {
+	SPIFFEID string `json:"spiffe_id"`
+	// TTL is a Go duration between 1m and 24h; empty means the server
+	// default (10m unless configured).
+	TTL string `json:"ttl,omitempty"`
+}
+
+// JoinTokenResponse is the answer to POST /admin/v1/join-tokens; the token
+// is shown this once.
+type JoinTokenResponse struct {
+	Token     string    `json:"token"`
+	SPIFFEID  string    `json:"spiffe_id"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // ErrorResponse is the body of every error response.

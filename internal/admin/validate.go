@@ -296,6 +296,12 @@ func validateClient(c storage.Client, p *problems) {
 	if c.RefreshIdleTTL > 0 && c.RefreshMaxTTL > 0 && c.RefreshIdleTTL > c.RefreshMaxTTL {
 		p.addf("refresh_idle_ttl: must not exceed refresh_max_ttl")
 	}
+	if c.SPIFFEID != "" {
+		checkSPIFFEID("spiffe_id", c.SPIFFEID, p)
+		if c.Public {
+			p.addf("spiffe_id: public clients cannot have one (a SPIFFE ID is obtained with client credentials)")
+		}
+	}
 }
 
 // validateUser adds every problem of a complete user to p.

@@ -239,6 +239,14 @@ func (c *Client) RotateKey(ctx context.Context) (admin.KeyInfo, error) {
 	return out, err
 }
 
+// CreateJoinToken issues a single-use join token for the workload CA. The
+// response carries the token, which the server never shows again.
+func (c *Client) CreateJoinToken(ctx context.Context, req admin.JoinTokenRequest) (admin.JoinTokenResponse, error) {
+	var out admin.JoinTokenResponse
+	err := c.do(ctx, http.MethodPost, "/admin/v1/join-tokens", req, &out)
+	return out, err
+}
+
 // RevokeKey revokes a signing key at once.
 func (c *Client) RevokeKey(ctx context.Context, kid string) error {
 	return c.do(ctx, http.MethodPost, "/admin/v1/keys/"+esc(kid)+"/revoke", nil, nil)

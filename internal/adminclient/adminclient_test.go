@@ -2,6 +2,7 @@ package adminclient_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/admin/admintest"
@@ -90,6 +92,26 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || len(ks) != 1 || ks[0].State != "revoked" {
 		t.Fatalf("ListKeys = %+v, %v", ks, err)
 	}
+
+	// Workload identity: a client's SPIFFE ID and join tokens.
+	wl, err := c.CreateClient(ctx, admin.ClientRequest{
+		ID: "orders", Name: "Orders", GrantTypes: []string{"client_credentials"}, SPIFFEID: "spiffe://gatehouse.local/orders",
+	})
+	if err != nil || wl.SPIFFEID != "spiffe://gatehouse.local/orders" {
+		t.Fatalf("CreateClient with spiffe_id = %+v, %v", wl, err)
+	}
+	id := "spiffe://gatehouse.local/orders/v2"
+	if up, err := c.UpdateClient(ctx, "orders", admin.ClientPatch{SPIFFEID: &id}); err != nil || up.SPIFFEID != id {
+		t.Fatalf("UpdateClient spiffe_id = %+v, %v", up, err)
+	}
+	jt, err := c.CreateJoinToken(ctx, admin.JoinTokenRequest{SPIFFEID: id, TTL: "15m"})
+	if err != nil || jt.Token == "" || jt.SPIFFEID != id || !jt.ExpiresAt.Equal(admintest.Now.Add(15*time.Minute)) {
+		t.Fatalf("CreateJoinToken = %+v, %v", jt, err)
+	}
+	toks := srv.Store.JoinTokens()
+	if len(toks) != 1 || toks[0].Hash != hex.EncodeToString(srv.Secrets.Sum(jt.Token)) {
+		t.Fatalf("stored join tokens = %+v", toks)
+	}
 }
 
 func TestErrors(t *testing.T) {
@@ -114,6 +136,14 @@ func TestErrors(t *testing.T) {
 			return err
 		}, 401, "unauthorized", ""},
 		{"path-escaping", func() error { _, err := c.GetUser(ctx, "../clients"); return err }, 404, "not_found", ""},
+		{"MT-01/join-token-no-path", func() error {
+			_, err := c.CreateJoinToken(ctx, admin.JoinTokenRequest{SPIFFEID: "spiffe://gatehouse.local"})
+			return err
+		}, 400, "invalid_request", "must have a path"},
+		{"MT-04/join-token-ttl-too-long", func() error {
+			_, err := c.CreateJoinToken(ctx, admin.JoinTokenRequest{SPIFFEID: "spiffe://gatehouse.local/a", TTL: "48h"})
+			return err
+		}, 400, "invalid_request", "ttl"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/authz"
+	"github.com/gatehouse/gatehouse/internal/ca"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/idp"
@@ -44,7 +47,10 @@ type App struct {
 	Passwords *password.Hasher
 	Gateway   *gateway.Gateway // nil unless gateway.listen or gateway.authorizer_listen is set
 	Authz     *authz.Service   // nil unless authz.listen is set
+	CA        *ca.CA           // the workload CA; nil unless ca.listen is set
 	authz     *authzParts
+	ca        *caParts
+	gwSVID    *gatewaySVID // the gateway's own SVID; nil unless gateway.workload.ca_url is set
 	redis     io.Closer
 	registry  *prometheus.Registry
 	log       *slog.Logger
@@ -159,10 +165,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		if err != nil || len(tok) != sha256.Size {
 			return nil, errors.New("admin.token_sha256: must be 64 hex characters")
 		}
-		a.Admin, err = admin.NewHandler(admin.Deps{
+		deps := admin.Deps{
 			Clients: st, Users: st, Keys: keyAdmin{a.Keys}, Secrets: keyed, Passwords: hasher, Policy: password.Policy,
 			TokenSHA256: tok, Now: opt.Now, Log: log.With("component", "admin"),
-		})
+		}
+		if cfg.CA.Enabled() { // join tokens only where the CA runs
+			deps.JoinTokens, deps.JoinTokenTTL = st, cfg.CA.JoinTokenTTL.Std()
+			deps.TrustDomain, _ = cfg.CA.TrustDomainID() // a bad one fails startCA below
+		}
+		a.Admin, err = admin.NewHandler(deps)
 		if err != nil {
 			return nil, err
 		}
@@ -170,6 +181,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.registry.MustRegister(a.IDP.Collectors()...)
+	if err := a.startCA(bg, opt); err != nil {
+		return nil, err
+	}
 	if err := a.startGateway(opt); err != nil {
 		return nil, err
 	}
@@ -211,7 +225,7 @@ func (a *App) Checks() []server.Check {
 			}
 			return nil
 		}},
-	}, append(a.gatewayChecks(), a.authzChecks()...)...)
+	}, slices.Concat(a.gatewayChecks(), a.authzChecks(), a.caChecks())...)
 }
 
 // Listeners returns the configured listeners. bound, when not nil, is told
@@ -231,13 +245,30 @@ func (a *App) Listeners(bound func(name, addr string)) []server.Listener {
 	if a.Admin != nil {
 		ls = append(ls, server.Listener{Name: "admin", Addr: a.Config.Admin.Listen, Handler: a.Admin, Metrics: a.registry, Bound: cb("admin")})
 	}
+	ls = append(ls, a.caListeners(cb)...)
 	ls = append(ls, a.gatewayListeners(cb)...)
 	return append(ls, a.authzListeners(cb)...)
 }
 
-// Run serves until ctx ends.
+// Run serves until ctx ends. Once every listener is up it starts fetching
+// the gateway's own SVID (StartGatewaySVID).
 func (a *App) Run(ctx context.Context, bound func(name, addr string)) error {
-	return server.Run(ctx, a.log, a.Checks(), a.Listeners(bound)...)
+	ls := a.Listeners(bound)
+	if a.gwSVID != nil {
+		var up atomic.Int32
+		for i := range ls {
+			next := ls[i].Bound
+			ls[i].Bound = func(addr string) {
+				if next != nil {
+					next(addr)
+				}
+				if int(up.Add(1)) == len(ls) {
+					a.StartGatewaySVID(ctx)
+				}
+			}
+		}
+	}
+	return server.Run(ctx, a.log, a.Checks(), ls...)
 }
 
 // Close stops background work and closes storage.
@@ -249,6 +280,8 @@ func (a *App) Close() {
 		a.Gateway.Close()
 	}
 	a.closeAuthz()
+	a.closeGatewaySVID()
+	a.closeCA()
 	if a.redis != nil {
 		_ = a.redis.Close()
 	}

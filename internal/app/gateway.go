@@ -65,6 +65,7 @@ func (a *App) startGateway(opt Options) error {
 	}
 	a.Gateway = g
 	a.registry.MustRegister(g.Collectors()...)
+	a.initGatewaySVID()
 	return nil
 }
 
@@ -72,7 +73,7 @@ func (a *App) gatewayChecks() []server.Check {
 	if a.Gateway == nil {
 		return nil
 	}
-	return []server.Check{{Name: "gateway_keys", Fn: a.Gateway.Ready}}
+	return append([]server.Check{{Name: "gateway_keys", Fn: a.Gateway.Ready}}, a.gatewaySVIDChecks()...)
 }
 
 func (a *App) gatewayListeners(cb func(string) func(string)) []server.Listener {
@@ -105,25 +106,37 @@ func (a *App) ReloadGateway(cfg config.Config) (needRestart []string, err error)
 	if err := a.Gateway.Reload(cfg.Gateway.Routes); err != nil {
 		return nil, err
 	}
+	return a.restartSections(cfg), nil
+}
+
+// restartSections names the top-level sections of cfg that differ from the
+// running configuration in keys that apply only after a restart (all but
+// gateway.routes and ca.policy).
+func (a *App) restartSections(cfg config.Config) []string {
 	old, cur := a.Config, cfg
 	old.Gateway.Routes, cur.Gateway.Routes = nil, nil
+	old.CA.Policy, cur.CA.Policy = nil, nil
+	var out []string
 	ov, cv := reflect.ValueOf(old), reflect.ValueOf(cur)
 	for i := range ov.NumField() {
 		if !reflect.DeepEqual(ov.Field(i).Interface(), cv.Field(i).Interface()) {
-			needRestart = append(needRestart, ov.Type().Field(i).Tag.Get("yaml"))
+			out = append(out, ov.Type().Field(i).Tag.Get("yaml"))
 		}
 	}
-	return needRestart, nil
+	return out
 }
 
-// WatchConfig re-reads path every gateway.reload_interval and applies route
-// changes; a file that does not load or compile is reported and ignored,
-// and the running routes stay. A change is applied only once two reads in a
-// row agree (an editor truncates before it writes), and an empty file is
-// never applied. It returns when ctx ends.
+// WatchConfig re-reads path every gateway.reload_interval and applies the
+// keys that change while running: the gateway's routes and the workload
+// CA's ca.policy (each swapped atomically). A file that does not load, or
+// routes that do not compile, are reported and ignored: the running routes
+// and policy stay. A change is applied only once two reads in a row agree
+// (an editor truncates before it writes), and an empty file is never
+// applied. Without a gateway and a CA it returns at once; otherwise when
+// ctx ends.
 func (a *App) WatchConfig(ctx context.Context, path string, env []string) {
 	every := a.Config.Gateway.ReloadInterval.Std()
-	if a.Gateway == nil || every <= 0 || path == "" {
+	if a.Gateway == nil && a.ca == nil || every <= 0 || path == "" {
 		return
 	}
 	// last starts empty: an edit made while the app was starting is
@@ -153,15 +166,18 @@ func (a *App) WatchConfig(ctx context.Context, path string, env []string) {
 		}
 		last, pending = h[:], nil
 		if len(bytes.TrimSpace(b)) == 0 {
-			a.log.Error("configuration reload rejected: the file is empty; the running routes stay")
+			a.log.Error("configuration reload rejected: the file is empty; the running routes and policy stay")
 			continue
 		}
 		cfg, _, err := config.Load(bytes.NewReader(b), env)
 		if err != nil {
-			a.log.Error("configuration reload rejected; the running routes stay", "err", err)
+			a.log.Error("configuration reload rejected; the running routes and policy stay", "err", err)
 			continue
 		}
-		if reflect.DeepEqual(cfg.Gateway.Routes, running) {
+		if _, err := a.reloadCAPolicy(cfg); err != nil {
+			a.log.Error("workload policy rejected; the running policy stays", "err", err)
+		}
+		if a.Gateway == nil || reflect.DeepEqual(cfg.Gateway.Routes, running) {
 			continue
 		}
 		restart, err := a.ReloadGateway(cfg)

@@ -9,24 +9,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/testutil/syncbuf"
 )
-
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
@@ -74,20 +63,22 @@ func freeAddr(t *testing.T) string {
 }
 
 // TestDevQuickStart runs README's first command (gatehouse dev) and follows
-// the first step of its tour: a client-credentials token, introspected.
+// its tour: a client-credentials token, introspected; every step of the
+// Alice tour through the gateway; the delegated decisions; the workload
+// identity step (mTLS between the services, checked at start).
 func TestDevQuickStart(t *testing.T) {
 	dir := t.TempDir()
 	idpAddr, adminAddr, demoAddr, ordersAddr, paymentsAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	gatewayAddr, authorizerAddr, authzAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	gatewayAddr, authorizerAddr, authzAddr, caAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		root := newRoot(env{vars: nil, stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
 		root.SetArgs([]string{"dev", "--data-dir", dir, "--listen", idpAddr, "--admin-listen", adminAddr, "--demo-listen", demoAddr,
 			"--orders-listen", ordersAddr, "--payments-listen", paymentsAddr, "--gateway-listen", gatewayAddr,
-			"--authorizer-listen", authorizerAddr, "--authz-listen", authzAddr, "--signing-algorithm", "ES256"})
+			"--authorizer-listen", authorizerAddr, "--authz-listen", authzAddr, "--ca-listen", caAddr, "--signing-algorithm", "ES256"})
 		_ = root.ExecuteContext(ctx)
 	}()
 	defer func() { cancel(); <-done }()
@@ -156,8 +147,14 @@ func TestDevQuickStart(t *testing.T) {
 	vars["AUTHZ"] = authzTok["access_token"].(string)
 	checkDevTour(t, out.String(), st, "http://"+gatewayAddr, "http://"+authorizerAddr, "http://"+authzAddr, vars)
 	checkAuthzTour(t, out.String(), "http://"+authzAddr, "http://"+adminAddr, filepath.Join(dir, "decisions.jsonl"), vars)
+	checkWorkloadTour(t, out.String(), "http://"+gatewayAddr, vars)
+	joinRE := regexp.MustCompile(`DEMO_BILLING_JOIN_TOKEN=(\S+)`)
+	join := joinRE.FindStringSubmatch(out.String())
+	if join == nil {
+		t.Fatal("the tour prints no join token for the billing job")
+	}
 	for _, s := range []string{st.DemoServiceSecret, st.DemoBillingSecret, st.DemoGatewaySecret, st.DemoOrdersSecret, vars["ALICE"],
-		vars["SERVICE"], vars["AUTHZ"], billingTok} {
+		vars["SERVICE"], vars["AUTHZ"], billingTok, join[1]} {
 		if strings.Contains(errb.String(), s) {
 			t.Fatal("a secret or token was logged")
 		}

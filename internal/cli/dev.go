@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/devdemo"
 	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/storage"
+	"github.com/gatehouse/gatehouse/sdk/workload"
 )
 
 // devState holds the generated secrets of a dev data directory, so restarts
@@ -70,6 +71,7 @@ func newDev(e env) *cobra.Command {
 	fs.StringVar(&f.gatewayListen, "gateway-listen", "127.0.0.1:8000", "API gateway listen address, in front of the demo services (empty disables)")
 	fs.StringVar(&f.authorizerListen, "authorizer-listen", "127.0.0.1:8001", "external authorizer (nginx auth_request, Envoy, Traefik, Caddy) listen address (empty disables)")
 	fs.StringVar(&f.authzListen, "authz-listen", "127.0.0.1:8002", "authorization service listen address; the demo orders service delegates to it (empty disables)")
+	fs.StringVar(&f.caListen, "ca-listen", "127.0.0.1:8003", "workload CA listen address (HTTPS); with it the demo services talk mutual TLS (empty disables)")
 	fs.StringVar(&f.issuer, "issuer", "", "issuer URL (default http://localhost:<idp port>)")
 	fs.StringVar(&f.algorithm, "signing-algorithm", "RS256", "token signing algorithm: RS256, ES256 or EdDSA")
 	return cmd
@@ -78,7 +80,7 @@ func newDev(e env) *cobra.Command {
 type devFlags struct {
 	dataDir, listen, adminListen, demoListen, issuer, algorithm string
 	ordersListen, paymentsListen                                string
-	gatewayListen, authorizerListen, authzListen                string
+	gatewayListen, authorizerListen, authzListen, caListen      string
 }
 
 func runDev(ctx context.Context, e env, f devFlags) error {
@@ -96,25 +98,12 @@ func runDev(ctx context.Context, e env, f devFlags) error {
 	if f.issuer == "" {
 		f.issuer = "http://localhost:" + port
 	}
-	sum := sha256.Sum256([]byte(st.AdminToken))
-	cfg := config.Default()
-	cfg.Issuer = f.issuer
-	cfg.Log.Format = "text"
-	cfg.Storage.Driver = "sqlite"
-	cfg.Storage.DSN = "file:" + filepath.Join(f.dataDir, "gatehouse.db")
-	cfg.Secrets.KeyEncryptionKey = st.KEK
-	cfg.Secrets.Pepper = st.Pepper
-	cfg.Admin.Listen = f.adminListen
-	cfg.Admin.TokenSHA256 = hex.EncodeToString(sum[:])
-	cfg.IDP.Listen = f.listen
-	cfg.IDP.DevMode = true
-	cfg.IDP.Signing.Algorithm = f.algorithm
 	svcs, err := listenDemo(f)
 	if err != nil {
 		return err
 	}
 	defer svcs.close()
-	cfg.Gateway = devGateway(f, st, svcs.urls)
+	cfg := devConfig(f, st, svcs.urls)
 	if f.authzListen != "" {
 		paths, err := writeDevAuthzFiles(f.dataDir)
 		if err != nil {
@@ -139,6 +128,17 @@ func runDev(ctx context.Context, e env, f devFlags) error {
 		return fmt.Errorf("seed demo data: %w", err)
 	}
 	warnStaleDemoData(ctx, a, f.dataDir, log)
+	if changed, err := upgradeDemoClients(ctx, a); err != nil {
+		log.Warn("the demo clients could not get their workload identity; delete the data directory to start over", "err", err)
+	} else if len(changed) > 0 {
+		log.Info("demo clients of an older data directory got their workload identity", "clients", changed)
+	}
+	var wl *devWorkload
+	if f.mtls() {
+		if wl, err = newDevWorkload(ctx, a, f, st); err != nil {
+			return err
+		}
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	ready := make(chan struct{}, 2)
 	g.Go(func() error {
@@ -178,7 +178,19 @@ func runDev(ctx context.Context, e env, f devFlags) error {
 			az = demo.AuthzConfig{URL: loopbackURL(f.authzListen), Audience: cfg.Authz.Audience,
 				ClientID: devOrdersClient, ClientSecret: st.DemoOrdersSecret}
 		}
-		release, err := startDemo(ctx, g, svcs, f.issuer, az, log)
+		ds := demoStart{issuer: f.issuer, authz: az}
+		var ordersID, paymentsID *workload.CASource
+		if wl != nil && svcs.orders != nil {
+			var err error
+			if ordersID, paymentsID, err = wl.identities(ctx); err != nil {
+				return fmt.Errorf("workload identities: %w", err)
+			}
+			defer ordersID.Close()
+			defer paymentsID.Close()
+			ds.workload = &demo.WorkloadConfig{Orders: ordersID, Payments: paymentsID}
+			ds.ordersVia = loopbackURL(f.gatewayListen)
+		}
+		release, err := startDemo(ctx, g, svcs, ds, log)
 		defer release()
 		if err != nil {
 			return err
@@ -202,11 +214,44 @@ func runDev(ctx context.Context, e env, f devFlags) error {
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("authorization service: signing keys not loaded: %w", err)
 		}
+		if ds.workload != nil {
+			// Its own SVID too: the routes to the services need it.
+			if err := waitGatewayReady(ctx, loopbackURL(f.gatewayListen)); err != nil && ctx.Err() == nil {
+				log.Warn("the gateway is not ready yet (its SVID?): the tour's first steps may answer 503", "err", err)
+			}
+		}
+		if ds.workload != nil && svcs.payments != nil {
+			urls.workload = checkWorkload(ctx, wl, ordersID, paymentsID, urls)
+			urls.workload.svids = append(urls.workload.svids, gatewaySVID(a))
+		}
 		printTour(e.stdout, f, st, urls)
 		<-ctx.Done() // keep the verifiers until shutdown
 		return nil
 	})
 	return g.Wait()
+}
+
+// devConfig is the configuration of `gatehouse dev` (the authorization
+// service aside: it needs files in the data directory).
+func devConfig(f devFlags, st devState, urls demoURLs) config.Config {
+	sum := sha256.Sum256([]byte(st.AdminToken))
+	cfg := config.Default()
+	cfg.Issuer = f.issuer
+	cfg.Log.Format = "text"
+	cfg.Storage.Driver = "sqlite"
+	cfg.Storage.DSN = "file:" + filepath.Join(f.dataDir, "gatehouse.db")
+	cfg.Secrets.KeyEncryptionKey = st.KEK
+	cfg.Secrets.Pepper = st.Pepper
+	cfg.Admin.Listen = f.adminListen
+	cfg.Admin.TokenSHA256 = hex.EncodeToString(sum[:])
+	cfg.IDP.Listen = f.listen
+	cfg.IDP.DevMode = true
+	cfg.IDP.Signing.Algorithm = f.algorithm
+	cfg.Gateway = devGateway(f, st, urls)
+	if f.caListen != "" {
+		cfg.CA = devCA(f)
+	}
+	return cfg
 }
 
 func loadDevState(path string) (devState, error) {
@@ -319,7 +364,7 @@ func seedDemo(ctx context.Context, a *app.App, st devState, demoRedirect string)
 			Audiences: apis},
 	}
 	clients = append(clients, devGatewayClientRecord(a.Secrets.Sum(st.DemoGatewaySecret)),
-		devOrdersClientRecord(a.Secrets.Sum(st.DemoOrdersSecret)))
+		withWorkloadIdentity(devOrdersClientRecord(a.Secrets.Sum(st.DemoOrdersSecret))))
 	for _, c := range clients {
 		c.CreatedAt, c.UpdatedAt = now, now
 		if err := a.Store.CreateClient(ctx, c); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {

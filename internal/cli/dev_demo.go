@@ -20,8 +20,13 @@ const (
 	paymentsAudience = "https://api.payments.example"
 )
 
-// demoURLs are the base URLs of the running demo services ("" when off).
-type demoURLs struct{ orders, payments string }
+// demoURLs are the base URLs of the running demo services ("" when off):
+// https:// when they talk mutual TLS. workload, when not nil, is what the
+// tour's workload identity step reports (checked at start).
+type demoURLs struct {
+	orders, payments string
+	workload         *workloadReport
+}
 
 // demoListeners are the bound listeners of the demo services.
 type demoListeners struct {
@@ -41,14 +46,18 @@ func listenDemo(f devFlags) (demoListeners, error) {
 	if err != nil {
 		return d, fmt.Errorf("orders listen: %w", err)
 	}
-	d.orders, d.urls.orders = ln, baseURL(ln)
+	scheme := "http"
+	if f.mtls() {
+		scheme = "https"
+	}
+	d.orders, d.urls.orders = ln, scheme+baseURL(ln)[len("http"):]
 	if f.paymentsListen != "" {
 		ln, err := net.Listen("tcp", f.paymentsListen)
 		if err != nil {
 			d.close()
 			return demoListeners{}, fmt.Errorf("payments listen: %w", err)
 		}
-		d.payments, d.urls.payments = ln, baseURL(ln)
+		d.payments, d.urls.payments = ln, scheme+baseURL(ln)[len("http"):]
 	}
 	return d, nil
 }
@@ -71,17 +80,31 @@ func baseURL(ln net.Listener) string {
 	return "http://" + net.JoinHostPort(host, fmt.Sprint(a.Port))
 }
 
+// demoStart is how startDemo runs the services.
+type demoStart struct {
+	issuer string
+	authz  demo.AuthzConfig
+	// workload, when set, makes the services talk mutual TLS with these
+	// identities; ordersVia is then how payments reaches orders (the
+	// gateway: the policy lets payments call no service).
+	workload  *demo.WorkloadConfig
+	ordersVia string
+}
+
 // startDemo runs the demo services on d under g until ctx ends. It is
 // called once the identity provider serves: each service has its own SDK
 // Verifier for the dev issuer, which fetches the JWKS over HTTP as any
 // service would. It waits (bounded) for their keys so the tour works at
 // once, and returns a function releasing the verifiers.
-func startDemo(ctx context.Context, g *errgroup.Group, d demoListeners, issuer string, az demo.AuthzConfig, log *slog.Logger) (func(), error) {
+func startDemo(ctx context.Context, g *errgroup.Group, d demoListeners, ds demoStart, log *slog.Logger) (func(), error) {
 	if d.orders == nil {
 		return func() {}, nil
 	}
-	cfg := demo.Config{Issuer: issuer, OrdersURL: d.urls.orders, PaymentsURL: d.urls.payments, Authz: az,
-		Logger: log.With("component", "demo-services")}
+	cfg := demo.Config{Issuer: ds.issuer, OrdersURL: d.urls.orders, PaymentsURL: d.urls.payments, Authz: ds.authz,
+		Workload: ds.workload, Logger: log.With("component", "demo-services")}
+	if ds.ordersVia != "" {
+		cfg.OrdersURL = ds.ordersVia
+	}
 	var svcs []*demo.Service
 	release := func() {
 		for _, s := range svcs {
@@ -93,14 +116,14 @@ func startDemo(ctx context.Context, g *errgroup.Group, d demoListeners, issuer s
 		return release, fmt.Errorf("orders: %w", err)
 	}
 	svcs = append(svcs, orders)
-	g.Go(func() error { return demo.Serve(ctx, d.orders, orders.Handler) })
+	g.Go(func() error { return orders.Serve(ctx, d.orders) })
 	if d.payments != nil {
 		payments, err := demo.NewPayments(cfg)
 		if err != nil {
 			return release, fmt.Errorf("payments: %w", err)
 		}
 		svcs = append(svcs, payments)
-		g.Go(func() error { return demo.Serve(ctx, d.payments, payments.Handler) })
+		g.Go(func() error { return payments.Serve(ctx, d.payments) })
 	}
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -145,6 +168,7 @@ func warnStaleDemoData(ctx context.Context, a *app.App, dataDir string, log *slo
 		log.Warn("the data directory predates the orders demo; delete it to start over", "data_dir", dataDir)
 	}
 	if g, err := a.Store.GetClient(ctx, devGatewayClient); err == nil && !slices.Contains(g.GrantTypes, "client_credentials") {
+		// Also too old for the workload demo (its SVID needs the grant).
 		log.Warn("the data directory predates the authorization service demo: the gateway cannot ask it (deletes are refused); delete it to start over",
 			"data_dir", dataDir)
 	}

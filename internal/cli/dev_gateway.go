@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"strings"
+
+	"github.com/gatehouse/gatehouse/examples/demo"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/storage"
 )
@@ -66,13 +69,29 @@ func devGateway(f devFlags, st devState, urls demoURLs) config.GatewayConfig {
 		g.Routes = append(g.Routes, config.GatewayRoute{Name: "payments", PathPrefix: "/payments", Methods: []string{"POST"},
 			Upstreams: []string{urls.payments}, Auth: pay, Token: "forward", RateLimits: append(perIP, perUser...)})
 	}
+	if f.mtls() {
+		// The services talk mutual TLS: the gateway reaches them with its
+		// own SVID and must find exactly the service's SPIFFE ID.
+		g.Workload = devGatewayWorkload(f, st)
+		for i, r := range g.Routes {
+			switch {
+			case len(r.Upstreams) != 1 || !strings.HasPrefix(r.Upstreams[0], "https://"):
+			case r.Upstreams[0] == urls.orders:
+				g.Routes[i].UpstreamTLS.SPIFFEID = devSPIFFEID(demo.OrdersPath)
+			case r.Upstreams[0] == urls.payments:
+				g.Routes[i].UpstreamTLS.SPIFFEID = devSPIFFEID(demo.PaymentsPath)
+			}
+		}
+	}
 	return g
 }
 
 // devGatewayClientRecord is the demo-gateway client registration: token
-// exchange for reads, and its own token for the authorization service.
+// exchange for reads, its own token for the authorization service, and its
+// workload identity (an SVID from the CA with its client credentials).
 func devGatewayClientRecord(secretHash []byte) storage.Client {
-	return storage.Client{ID: devGatewayClient, Name: "Demo gateway (token exchange, delegated decisions)", SecretHash: secretHash,
-		GrantTypes: []string{"urn:ietf:params:oauth:grant-type:token-exchange", "client_credentials"},
-		Scopes:     []string{"orders:read", "authz:check"}, Audiences: []string{ordersAudience, devAuthzAudience}}
+	return storage.Client{ID: devGatewayClient, Name: "Demo gateway (token exchange, delegated decisions, mTLS to the services)",
+		SecretHash: secretHash, GrantTypes: []string{"urn:ietf:params:oauth:grant-type:token-exchange", "client_credentials"},
+		Scopes: []string{"orders:read", "authz:check"}, Audiences: []string{ordersAudience, devAuthzAudience, devCAAudience},
+		SPIFFEID: devSPIFFEID(demo.GatewayPath)}
 }

@@ -16,7 +16,8 @@ import (
 // subset of sh, and a ✓ expects a 2xx, a ✗ a 4xx.
 func TestDevTourGoesThroughGateway(t *testing.T) {
 	f := devFlags{issuer: "http://localhost:8080", adminListen: "127.0.0.1:8081", demoListen: "127.0.0.1:8090", dataDir: "d",
-		gatewayListen: "127.0.0.1:8000", authorizerListen: "0.0.0.0:8001", authzListen: "127.0.0.1:8002"}
+		gatewayListen: "127.0.0.1:8000", authorizerListen: "0.0.0.0:8001", authzListen: "127.0.0.1:8002", caListen: "127.0.0.1:8003",
+		ordersListen: "127.0.0.1:8091"}
 	st := devState{AdminToken: "gha_x", DemoServiceSecret: "ghs_s", DemoBillingSecret: "ghs_b"}
 	var b strings.Builder
 	printTour(&b, f, st, demoURLs{orders: "http://127.0.0.1:8091", payments: "http://127.0.0.1:8092"})
@@ -107,7 +108,8 @@ func TestDevGatewayRoutes(t *testing.T) {
 	rec := devGatewayClientRecord([]byte("h"))
 	if !slices.Equal(rec.GrantTypes, []string{"urn:ietf:params:oauth:grant-type:token-exchange", "client_credentials"}) ||
 		!slices.Equal(rec.Scopes, []string{"orders:read", "authz:check"}) ||
-		!slices.Equal(rec.Audiences, []string{ordersAudience, devAuthzAudience}) || rec.Public {
+		!slices.Equal(rec.Audiences, []string{ordersAudience, devAuthzAudience, devCAAudience}) || rec.Public ||
+		rec.SPIFFEID != "spiffe://gatehouse.local/gateway" {
 		t.Errorf("demo-gateway client %+v", rec)
 	}
 	if g.Authz.URL != "" {
@@ -199,7 +201,7 @@ func TestREADMETourMatchesDevTour(t *testing.T) {
 	}
 	readme := string(b)
 	f := devFlags{issuer: defaultLoginIssuer, adminListen: "127.0.0.1:8081", demoListen: "127.0.0.1:8090", dataDir: "gatehouse-data",
-		gatewayListen: "127.0.0.1:8000", authorizerListen: "127.0.0.1:8001"}
+		gatewayListen: "127.0.0.1:8000", authorizerListen: "127.0.0.1:8001", caListen: "127.0.0.1:8003", ordersListen: "127.0.0.1:8091"}
 	var tour strings.Builder
 	printTour(&tour, f, devState{}, demoURLs{orders: "http://127.0.0.1:8091", payments: "http://127.0.0.1:8092"})
 	steps := parseTour(t, tour.String())

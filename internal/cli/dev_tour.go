@@ -157,8 +157,8 @@ func printAliceTour(w io.Writer, f devFlags, st devState, d demoURLs) {
 	fmt.Fprintf(w, `
     The job itself runs inside, next to payments (service to service, not
     through the gateway; SDK client credentials, pays inv-1..inv-3):
-    DEMO_BILLING_SECRET=%[1]s go run ./examples/cmd/billing%[2]s
-`, st.DemoBillingSecret, billingFlags(f.issuer, d))
+    %[1]s
+`, billingCommand(f, st, d))
 	a := loopbackURL(f.authorizerListen)
 	if a != "" {
 		fmt.Fprintf(w, `
@@ -177,6 +177,9 @@ func printAliceTour(w io.Writer, f devFlags, st devState, d demoURLs) {
 	printSteps(w, rateSteps(g))
 	if f.authzListen != "" {
 		printAuthzTour(w, f, st)
+	}
+	if f.mtls() {
+		printWorkloadTour(w, f, d, g)
 	}
 	fmt.Fprintf(w, `
 ================================================================================

@@ -46,6 +46,7 @@ type Config struct {
 	IDP     IDPConfig     `yaml:"idp"`
 	Gateway GatewayConfig `yaml:"gateway"`
 	Authz   AuthzConfig   `yaml:"authz"`
+	CA      CAConfig      `yaml:"ca"`
 }
 
 // Warning is an insecure but accepted setting. Callers print every warning
@@ -106,6 +107,7 @@ func (c *Config) SetDefaults() {
 	c.IDP.SetDefaults()
 	c.Gateway.SetDefaults()
 	c.Authz.SetDefaults()
+	c.CA.SetDefaults()
 }
 
 // Validate checks every section and returns all problems at once, plus
@@ -129,6 +131,10 @@ func (c *Config) validate(r *report) {
 		if c.Authz.Enabled() {
 			r.errorf("authz.listen", "the authorization service runs beside the IdP (it shares its storage and issuer): set idp.listen too")
 		}
+		if c.CA.Enabled() {
+			r.errorf("ca.listen", "%v", errCAWithoutIdP)
+		}
+		c.validateWorkload(r)
 		return
 	}
 	c.Storage.validate(r)
@@ -137,6 +143,8 @@ func (c *Config) validate(r *report) {
 	c.IDP.validate(r)
 	c.Gateway.validate(r)
 	c.Authz.validate(r)
+	c.CA.validate(r)
+	c.validateWorkload(r)
 }
 
 // GatewayOnly reports whether this process runs the gateway without the
@@ -347,7 +355,7 @@ func goTypeName(t string) string {
 		return "an integer"
 	case strings.HasPrefix(t, "[]"):
 		return "a list"
-	case strings.HasPrefix(t, "config."):
+	case strings.HasPrefix(t, "config."), strings.HasPrefix(t, "workload."):
 		return "a mapping"
 	}
 	return t

@@ -71,6 +71,9 @@ func normalize(c Config) Config {
 	if len(c.Authz.Fetch) == 0 {
 		c.Authz.Fetch = nil
 	}
+	if len(c.CA.Policy) == 0 {
+		c.CA.Policy = nil
+	}
 	return c
 }
 

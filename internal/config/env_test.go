@@ -130,7 +130,7 @@ func TestKeys(t *testing.T) {
 			t.Errorf("%s: env %q, want %q", path, byPath[path], env)
 		}
 	}
-	if len(keys) != 82 {
+	if len(keys) != 99 {
 		t.Errorf("%d keys; update this test and docs/configuration.md when adding keys", len(keys))
 	}
 }

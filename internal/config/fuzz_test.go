@@ -12,6 +12,7 @@ import (
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(minimalYAML))
 	f.Add([]byte(minimalYAML + "idp: {signing: {algorithm: ES256}, trusted_proxies: [10.0.0.0/8]}\n"))
+	f.Add([]byte(caYAML))
 	f.Add([]byte("a: &a [*a, *a]\n"))
 	f.Add([]byte("---\n---\n"))
 	f.Add([]byte("idp:\n  access_token_ttl: !!binary aGVsbG8=\n"))

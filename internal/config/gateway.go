@@ -28,6 +28,7 @@ type GatewayConfig struct {
 	Introspection    GatewayIntrospection  `yaml:"introspection"`     // for routes with auth.mode introspection
 	TokenExchange    GatewayTokenExchange  `yaml:"token_exchange"`    // for routes with token: exchange
 	Authz            GatewayAuthz          `yaml:"authz"`             // for routes with a delegate rule
+	Workload         GatewayWorkload       `yaml:"workload"`          // the gateway's own SVID, for routes with upstream_tls.spiffe_id
 	Redis            GatewayRedis          `yaml:"redis"`             // shared rate limits
 	AccessLog        bool                  `yaml:"access_log"`        // one JSON line per request (never tokens)
 	Routes           []GatewayRoute        `yaml:"routes"`
@@ -114,12 +115,15 @@ type GatewayDelegate struct {
 	ResourceIDSegment int    `yaml:"resource_id_segment"` // 1-based segment of the normalized path
 }
 
-// GatewayTLS is a route's upstream TLS: CA bundle and client certificate files.
+// GatewayTLS is a route's upstream TLS: CA bundle and client certificate
+// files, or SPIFFEID: mTLS with the gateway's own SVID, the upstream must
+// present exactly this SPIFFE ID (excludes the files).
 type GatewayTLS struct {
 	CAFile     string `yaml:"ca_file"`
 	CertFile   string `yaml:"cert_file"`
 	KeyFile    string `yaml:"key_file"`
 	ServerName string `yaml:"server_name"`
+	SPIFFEID   string `yaml:"spiffe_id"`
 }
 
 // GatewayAuth is a route's edge authentication and coarse rules.
@@ -175,7 +179,8 @@ func (g *GatewayConfig) SetDefaults() {
 		Introspection:  GatewayIntrospection{CacheTTL: 10 * second},
 		Authz: GatewayAuthz{Audience: "gatehouse-authz", Timeout: Duration(250 * time.Millisecond),
 			CacheTTL: second},
-		Redis: GatewayRedis{Timeout: Duration(50 * time.Millisecond), CoolOff: second},
+		Redis:    GatewayRedis{Timeout: Duration(50 * time.Millisecond), CoolOff: second},
+		Workload: GatewayWorkload{Audience: "gatehouse-ca"},
 		Upstream: GatewayUpstreamLimits{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * second,
 			DialTimeout: 5 * second},
 	}

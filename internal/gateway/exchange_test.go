@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/testutil/syncbuf"
 )
 
 // Credentials of the gateway's token-exchange client. The secret has
@@ -327,7 +328,7 @@ func TestExchangeExpiry(t *testing.T) {
 	}
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
-	tg := &testGateway{G: g, Proxy: srv, Logs: &syncBuffer{}}
+	tg := &testGateway{G: g, Proxy: srv, Logs: &syncbuf.Buffer{}}
 	tok := is.mint(t, map[string]any{"scope": "orders:read", "exp": time.Now().Add(time.Hour).Unix()})
 	get := func() string {
 		resp, body := tg.do(t, "GET", "/orders/1", tok, nil)

@@ -32,8 +32,13 @@ type Deps struct {
 	// HTTPClient reaches the IdP (JWKS, introspection, token exchange).
 	// Default: a client with a 10s timeout.
 	HTTPClient *http.Client
-	Now        func() time.Time
-	Log        *slog.Logger
+	// Workload is the gateway's own SVID and trust bundle, for routes with
+	// upstream_tls.spiffe_id. It may be nil and set later with SetWorkload
+	// (the SVID is fetched in the background); until then such routes
+	// answer 503.
+	Workload WorkloadSource
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // Gateway is the proxy and the external authorizer. Create it with New; it
@@ -50,6 +55,7 @@ type Gateway struct {
 	log      *slog.Logger
 	idPrefix string
 	idSeq    atomic.Uint64
+	workload lazySource // for routes with upstream_tls.spiffe_id
 
 	mu          sync.Mutex // guards the maps below (used while compiling)
 	verifiers   map[string]*auth.Verifier
@@ -84,6 +90,7 @@ func New(cfg config.GatewayConfig, d Deps) (*Gateway, error) {
 		introspects: map[string]*auth.Introspector{},
 		transports:  map[config.GatewayTLS]*http.Transport{},
 	}
+	g.SetWorkload(d.Workload)
 	if cfg.TokenExchange.ClientID != "" {
 		g.exchange = newExchanger(exchangeConfig{
 			Endpoint: g.endpoint(cfg.TokenExchange.TokenEndpoint, "/oauth/token"),

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/ratelimit"
+	"github.com/gatehouse/gatehouse/internal/testutil/syncbuf"
 )
 
 // testAudience is the API audience most test routes require.
@@ -125,30 +125,12 @@ func newEcho(t *testing.T) *httptest.Server {
 	return srv
 }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testGateway is a running gateway: the proxy and the authorizer.
 type testGateway struct {
 	G          *Gateway
 	Proxy      *httptest.Server
 	Authorizer *httptest.Server
-	Logs       *syncBuffer
+	Logs       *syncbuf.Buffer
 }
 
 // gatewayConfig returns a gateway section trusting is, with routes.
@@ -173,7 +155,7 @@ func startGateway(t testing.TB, is *testIssuer, cfg config.GatewayConfig, shared
 	if _, err := cfg.Validate(); err != nil {
 		t.Fatalf("gateway config does not validate: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	g, err := New(cfg, Deps{Issuer: is.URL, Shared: shared, Log: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

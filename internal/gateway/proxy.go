@@ -187,9 +187,13 @@ func (g *Gateway) newProxy(r *route, tr http.RoundTripper) *httputil.ReverseProx
 		FlushInterval: 0,
 		BufferPool:    copyBuffers,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-			status, code := http.StatusBadGateway, "bad_gateway"
-			if errors.Is(err, context.DeadlineExceeded) {
+			status, code, msg := http.StatusBadGateway, "bad_gateway", "the upstream service did not answer"
+			switch {
+			case errors.Is(err, context.DeadlineExceeded):
 				status, code = http.StatusGatewayTimeout, "upstream_timeout"
+			case errors.Is(err, errNoWorkloadSVID):
+				status, code, msg = http.StatusServiceUnavailable, "temporarily_unavailable", "the gateway has no workload identity yet"
+				w.Header().Set("Retry-After", "1")
 			}
 			if errors.Is(req.Context().Err(), context.Canceled) {
 				status = 499 // client went away; nothing is written
@@ -200,7 +204,7 @@ func (g *Gateway) newProxy(r *route, tr http.RoundTripper) *httputil.ReverseProx
 			g.metrics.upstreamErrors.WithLabelValues(r.name).Inc()
 			g.log.Warn("upstream error", "route", r.name, "status", status, "err", err)
 			if status != 499 {
-				writeJSON(w, status, code, "the upstream service did not answer")
+				writeJSON(w, status, code, msg)
 			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
@@ -341,14 +345,39 @@ func retryable(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// transport returns the pooled transport for an upstream TLS setting.
-func (g *Gateway) transport(c config.GatewayTLS) (*http.Transport, error) {
+// transport returns the pooled transport for an upstream TLS setting. With
+// a SPIFFE ID it is mutual TLS with the gateway's own SVID, and requests
+// are refused (503) until the gateway has one.
+func (g *Gateway) transport(c config.GatewayTLS) (http.RoundTripper, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if t, ok := g.transports[c]; ok {
-		return t, nil
+	t, ok := g.transports[c]
+	if !ok {
+		var err error
+		if t, err = g.newTransport(c); err != nil {
+			return nil, err
+		}
+		g.transports[c] = t
 	}
+	if c.SPIFFEID != "" {
+		return &spiffeTransport{base: t, src: &g.workload}, nil
+	}
+	return t, nil
+}
+
+// newTransport builds the transport of one upstream TLS setting.
+func (g *Gateway) newTransport(c config.GatewayTLS) (*http.Transport, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}
+	if c.SPIFFEID != "" {
+		if c.CAFile != "" || c.CertFile != "" {
+			return nil, errors.New("upstream_tls: spiffe_id excludes ca_file, cert_file and key_file")
+		}
+		var err error
+		if tc, err = g.spiffeTLS(c.SPIFFEID); err != nil {
+			return nil, err
+		}
+		tc.ServerName = c.ServerName // SNI only: the peer is verified by SPIFFE ID
+	}
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
@@ -375,7 +404,6 @@ func (g *Gateway) transport(c config.GatewayTLS) (*http.Transport, error) {
 		TLSHandshakeTimeout: 10 * time.Second, ExpectContinueTimeout: time.Second,
 		ResponseHeaderTimeout: 0, MaxResponseHeaderBytes: 1 << 20,
 	}
-	g.transports[c] = t
 	return t, nil
 }
 

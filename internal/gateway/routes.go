@@ -121,6 +121,9 @@ func (g *Gateway) compileRoute(c config.GatewayRoute) (*route, error) {
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			return nil, errors.New("bad upstream URL")
 		}
+		if c.UpstreamTLS.SPIFFEID != "" && pu.Scheme != "https" {
+			return nil, errors.New("upstream_tls.spiffe_id needs https upstreams")
+		}
 		pu.Path = strings.TrimSuffix(pu.Path, "/")
 		pu.RawPath = ""
 		r.upstreams = append(r.upstreams, pu)

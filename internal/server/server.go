@@ -32,7 +32,11 @@ type Listener struct {
 	Handler  http.Handler
 	CertFile string // TLS when both are set
 	KeyFile  string
-	Metrics  *prometheus.Registry // served at /metrics when not nil
+	// TLSConfig, when not nil, serves TLS with it (its certificates, e.g.
+	// GetCertificate, and client-certificate settings); CertFile and
+	// KeyFile must then be empty.
+	TLSConfig *tls.Config
+	Metrics   *prometheus.Registry // served at /metrics when not nil
 	// Bound, when not nil, receives the actual address once listening
 	// (useful with port 0).
 	Bound func(addr string)
@@ -47,6 +51,11 @@ type Listener struct {
 
 // Run serves every listener until ctx ends, then shuts down gracefully.
 func Run(ctx context.Context, log *slog.Logger, checks []Check, ls ...Listener) error {
+	for _, l := range ls {
+		if l.TLSConfig != nil && (l.CertFile != "" || l.KeyFile != "") {
+			return fmt.Errorf("server: listener %s: set TLSConfig or CertFile and KeyFile, not both", l.Name)
+		}
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	for _, l := range ls {
 		mux := http.NewServeMux()
@@ -75,7 +84,14 @@ func Run(ctx context.Context, log *slog.Logger, checks []Check, ls ...Listener) 
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
-		if l.CertFile != "" {
+		tlsOn := l.CertFile != "" || l.TLSConfig != nil
+		switch {
+		case l.TLSConfig != nil:
+			srv.TLSConfig = l.TLSConfig.Clone()
+			if srv.TLSConfig.MinVersion < tls.VersionTLS12 {
+				srv.TLSConfig.MinVersion = tls.VersionTLS12
+			}
+		case l.CertFile != "":
 			srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
 		ln, err := net.Listen("tcp", l.Addr)
@@ -85,12 +101,12 @@ func Run(ctx context.Context, log *slog.Logger, checks []Check, ls ...Listener) 
 		if l.Bound != nil {
 			l.Bound(ln.Addr().String())
 		}
-		log.Info("listening", "component", l.Name, "addr", ln.Addr().String(), "tls", l.CertFile != "")
+		log.Info("listening", "component", l.Name, "addr", ln.Addr().String(), "tls", tlsOn)
 		l := l
 		g.Go(func() error {
 			var err error
-			if l.CertFile != "" {
-				err = srv.ServeTLS(ln, l.CertFile, l.KeyFile)
+			if tlsOn {
+				err = srv.ServeTLS(ln, l.CertFile, l.KeyFile) // files empty: srv.TLSConfig's certificates
 			} else {
 				err = srv.Serve(ln)
 			}

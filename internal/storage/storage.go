@@ -52,6 +52,9 @@ type Client struct {
 	GrantTypes             []string // authorization_code, refresh_token, client_credentials
 	Scopes                 []string // scopes the client may request
 	Audiences              []string // audiences the client may request
+	// SPIFFEID, when set, is the workload identity (spiffe://td/path) the
+	// client may obtain from the workload CA with its client credentials.
+	SPIFFEID string
 	// Lifetimes; zero means the server default.
 	AccessTokenTTL time.Duration
 	RefreshIdleTTL time.Duration
@@ -299,6 +302,7 @@ type Store interface {
 	SessionStore
 	RevocationStore
 	RelationStore
+	CAStore
 	// GC deletes expired auth requests, codes, refresh tokens, sessions and
 	// revoked-token entries; it returns how many rows it removed.
 	GC(ctx context.Context, now time.Time) (int64, error)

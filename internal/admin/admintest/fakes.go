@@ -16,21 +16,52 @@ import (
 	"github.com/gatehouse/gatehouse/internal/storage"
 )
 
-// Store is an in-memory ClientStore and UserStore that honours the
-// contract's side effects: disabling a user or changing their password ends
-// their sessions (counted by EndedFor). It is safe for concurrent use.
+// Store is an in-memory ClientStore, UserStore and admin.JoinTokenStore that
+// honours the contract's side effects: disabling a user or changing their
+// password ends their sessions (counted by EndedFor). It is safe for
+// concurrent use.
 type Store struct {
 	mu      sync.Mutex
 	clients map[string]storage.Client
 	users   map[string]storage.User
-	ended   map[string]int // user id -> times sessions/grants were ended
-	deleted []string       // clients deleted (grants revoked)
-	fail    error          // returned by every call when set
+	tokens  map[string]storage.JoinToken // join tokens by hash
+	ended   map[string]int               // user id -> times sessions/grants were ended
+	deleted []string                     // clients deleted (grants revoked)
+	fail    error                        // returned by every call when set
 }
 
 // NewStore returns an empty Store.
 func NewStore() *Store {
-	return &Store{clients: map[string]storage.Client{}, users: map[string]storage.User{}, ended: map[string]int{}}
+	return &Store{clients: map[string]storage.Client{}, users: map[string]storage.User{},
+		tokens: map[string]storage.JoinToken{}, ended: map[string]int{}}
+}
+
+// JoinTokens returns the stored join tokens ordered by hash.
+func (s *Store) JoinTokens() []storage.JoinToken {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []storage.JoinToken
+	for _, t := range s.tokens {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b storage.JoinToken) int { return cmpStr(a.Hash, b.Hash) })
+	return out
+}
+
+func (s *Store) CreateJoinToken(_ context.Context, t storage.JoinToken) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	if t.Hash == "" || t.SPIFFEID == "" || !t.ExpiresAt.After(t.CreatedAt) || !t.UsedAt.IsZero() {
+		return fmt.Errorf("join token: %w", storage.ErrInvalid)
+	}
+	if _, ok := s.tokens[t.Hash]; ok {
+		return fmt.Errorf("join token: %w", storage.ErrAlreadyExists)
+	}
+	s.tokens[t.Hash] = t
+	return nil
 }
 
 // Client returns a stored client (under the lock).

@@ -1,7 +1,6 @@
 package decisionlog
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,21 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/testutil/syncbuf"
 )
-
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func newLogger(t *testing.T, cfg Config) *Logger {
 	t.Helper()
@@ -118,7 +105,7 @@ func TestSampling(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var out syncBuffer
+			var out syncbuf.Buffer
 			l := newLogger(t, Config{Writer: &out, Sample: c.sample, Rand: rnd})
 			set(c.rand)
 			mu.Lock()
@@ -280,7 +267,7 @@ type blockingWriter struct {
 	entered chan struct{}
 	release chan struct{}
 	once    sync.Once
-	buf     syncBuffer
+	buf     syncbuf.Buffer
 }
 
 func (b *blockingWriter) Write(p []byte) (int, error) {
@@ -330,7 +317,7 @@ func TestQueueFullDropsWithoutBlocking(t *testing.T) {
 }
 
 func TestCloseFlushes(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	l, err := New(Config{Writer: &out, Sample: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +345,7 @@ func TestCloseFlushes(t *testing.T) {
 }
 
 func TestPeriodicFlush(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	l := newLogger(t, Config{Writer: &out, Sample: 1})
 	l.Log(entry(1, false))
 	deadline := time.Now().Add(10 * time.Second)
@@ -378,7 +365,7 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestWriteErrorLoggedOnceAndCounted(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	l, err := New(Config{Writer: failingWriter{}, Sample: 1}, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -428,7 +415,7 @@ func TestFileOutput(t *testing.T) {
 }
 
 func TestOversizedEntry(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	l := newLogger(t, Config{Writer: &out, Sample: 1})
 	e := entry(1, false)
 	e.Context = map[string]any{"blob": strings.Repeat("x", MaxLine)}
@@ -465,7 +452,7 @@ func TestNilSafety(t *testing.T) {
 }
 
 func TestConcurrentLogAndRecent(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	l, err := New(Config{Writer: &out, Sample: 0.5, Ring: 100}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/testutil/syncbuf"
 )
 
 const goodLine = `{"decision_id":"dec_1","time":"2026-11-27T12:00:00Z","principal":{"type":"user","id":"usr_alice"},"action":"read","resource":{"type":"order","id":"o-1"},"allow":true,"latency_us":12}`
@@ -110,7 +112,7 @@ func TestReadOrderAndFilter(t *testing.T) {
 
 // TestRoundTrip: what the Logger writes, Read reads back identically.
 func TestRoundTrip(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	l := newLogger(t, Config{Writer: &out, Sample: 1})
 	e := entry(1, true)
 	e.Caller = "svc_orders"

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/testutil/syncbuf"
 )
 
 func TestRedact(t *testing.T) {
@@ -73,7 +75,7 @@ func TestRedactSelfReference(t *testing.T) {
 // TestRedactedEntryLine checks the written line itself: nothing under a
 // sensitive key reaches the file (secret-in-log/written-line).
 func TestRedactedEntryLine(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	l := newLogger(t, Config{Writer: &out, Sample: 1})
 	e := entry(1, false)
 	e.Principal.TokenHash = "9f86d081884c7d65"

@@ -1,10 +1,11 @@
 // Package admincmd holds the CLI subcommands that drive the admin API
-// through internal/adminclient: "clients", "users" and "keys".
+// through internal/adminclient: "clients", "users", "keys" and
+// "join-tokens".
 //
 // Output is a human-readable table by default and JSON with --json.
 // Passwords are read from standard input, never from flags, so they stay out
 // of shell history and process listings. A generated client secret is
-// printed once, with a note that it cannot be shown again.
+// or join token is printed once, with a note that it cannot be shown again.
 package admincmd
 
 import (
@@ -26,9 +27,9 @@ import (
 // so flags and environment are already parsed.
 type ClientFunc func() (*adminclient.Client, error)
 
-// Commands returns the "clients", "users" and "keys" commands.
+// Commands returns the "clients", "users", "keys" and "join-tokens" commands.
 func Commands(opts func() (*adminclient.Client, error)) []*cobra.Command {
-	return []*cobra.Command{clientsCommand(opts), usersCommand(opts), keysCommand(opts)}
+	return []*cobra.Command{clientsCommand(opts), usersCommand(opts), keysCommand(opts), joinTokensCommand(opts)}
 }
 
 // output carries the --json flag of one command tree.

@@ -2,10 +2,12 @@ package admincmd
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -222,6 +224,68 @@ func TestKeys(t *testing.T) {
 	if r := run(t, srv, "", "keys", "revoke", "nope"); !adminclient.IsStatus(r.err, 404) {
 		t.Errorf("revoke unknown: %v", r.err)
 	}
+}
+
+func TestJoinTokens(t *testing.T) {
+	srv := admintest.NewServer(t)
+	r := mustRun(t, srv, "", "join-tokens", "create", "--spiffe-id", "spiffe://gatehouse.local/orders", "--ttl", "30m")
+	var tok string
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if s, ok := strings.CutPrefix(line, "Join token: "); ok {
+			tok = s
+		}
+	}
+	stored := srv.Store.JoinTokens()
+	if len(stored) != 1 || tok == "" || stored[0].Hash != hex.EncodeToString(srv.Secrets.Sum(tok)) {
+		t.Fatalf("printed token %q does not match the stored hash; stdout:\n%s", tok, r.stdout)
+	}
+	if strings.Count(r.stdout, tok) != 1 {
+		t.Error("token printed more than once")
+	}
+	for _, want := range []string{"spiffe://gatehouse.local/orders", admintest.Now.Add(30 * time.Minute).Format(time.RFC3339)} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, "cannot be shown again") {
+		t.Errorf("missing once-only note; stderr: %s", r.stderr)
+	}
+
+	t.Run("json-default-ttl", func(t *testing.T) {
+		r := mustRun(t, srv, "", "join-tokens", "create", "--spiffe-id", "spiffe://gatehouse.local/pay", "--json")
+		var got admin.JoinTokenResponse
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || got.Token == "" ||
+			!got.ExpiresAt.Equal(admintest.Now.Add(admin.DefaultJoinTokenTTL)) {
+			t.Fatalf("--json = %s (%v)", r.stdout, err)
+		}
+	})
+	t.Run("spiffe-id-required", func(t *testing.T) {
+		if r := run(t, srv, "", "join-tokens", "create"); r.err == nil {
+			t.Error("create without --spiffe-id succeeded")
+		}
+	})
+	t.Run("MT-01/no-path", func(t *testing.T) {
+		r := run(t, srv, "", "join-tokens", "create", "--spiffe-id", "spiffe://gatehouse.local")
+		if !adminclient.IsStatus(r.err, 400) || !strings.Contains(r.err.Error(), "must have a path") {
+			t.Errorf("err = %v", r.err)
+		}
+	})
+	t.Run("MT-04/ttl-too-long", func(t *testing.T) {
+		r := run(t, srv, "", "join-tokens", "create", "--spiffe-id", "spiffe://gatehouse.local/a", "--ttl", "25h")
+		if !adminclient.IsStatus(r.err, 400) || !strings.Contains(r.err.Error(), "ttl") {
+			t.Errorf("err = %v", r.err)
+		}
+	})
+	t.Run("client-spiffe-id", func(t *testing.T) {
+		r := mustRun(t, srv, "", "clients", "create", "--id", "orders", "--name", "Orders",
+			"--grant-type", "client_credentials", "--spiffe-id", "spiffe://gatehouse.local/orders")
+		if c, _ := srv.Store.Client("orders"); c.SPIFFEID != "spiffe://gatehouse.local/orders" {
+			t.Errorf("stored spiffe_id = %q", c.SPIFFEID)
+		}
+		if !strings.Contains(r.stdout, "SPIFFE ID") || !strings.Contains(r.stdout, "spiffe://gatehouse.local/orders") {
+			t.Errorf("create output:\n%s", r.stdout)
+		}
+	})
 }
 
 func TestClientFuncError(t *testing.T) {

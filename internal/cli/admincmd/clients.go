@@ -36,6 +36,7 @@ func clientTable(c admin.ClientResponse) func(io.Writer) {
 		row(w, "Post-logout URIs", list(c.PostLogoutRedirectURIs))
 		row(w, "Scopes", list(c.Scopes))
 		row(w, "Audiences", list(c.Audiences))
+		row(w, "SPIFFE ID", orDash(c.SPIFFEID))
 		row(w, "Access token TTL", orDash(c.AccessTokenTTL))
 		row(w, "Refresh idle TTL", orDash(c.RefreshIdleTTL))
 		row(w, "Refresh max TTL", orDash(c.RefreshMaxTTL))
@@ -80,6 +81,7 @@ func clientsCreate(opts ClientFunc, o *output) *cobra.Command {
 	f.StringVar(&req.AccessTokenTTL, "access-token-ttl", "", "access token lifetime, e.g. 10m (server default when empty)")
 	f.StringVar(&req.RefreshIdleTTL, "refresh-idle-ttl", "", "refresh token idle lifetime, e.g. 72h")
 	f.StringVar(&req.RefreshMaxTTL, "refresh-max-ttl", "", "refresh token absolute lifetime, e.g. 720h")
+	f.StringVar(&req.SPIFFEID, "spiffe-id", "", "workload identity the client may obtain from the workload CA with its client credentials, e.g. spiffe://example.org/orders")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
 }

@@ -45,6 +45,9 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"GC", testGC},
 		{"Relations", testRelations},
 		{"Entities", testEntitiesAndChanges},
+		{"CAAuthorities", testAuthorities},
+		{"JoinTokens", testJoinTokens},
+		{"ClientSPIFFEID", testClientSPIFFEID},
 	}
 	for _, d := range domains {
 		t.Run(d.name, func(t *testing.T) { d.run(t, newStore) })

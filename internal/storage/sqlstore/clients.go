@@ -22,14 +22,15 @@ var errImmutableID = errors.New("sqlstore: the id of a stored record cannot chan
 
 const clientCols = `id, name, secret_hash, secret_hint, public, first_party, redirect_uris,
 	post_logout_redirect_uris, grant_types, scopes, audiences, access_token_ttl,
-	refresh_idle_ttl, refresh_max_ttl, created_at, updated_at`
+	refresh_idle_ttl, refresh_max_ttl, created_at, updated_at, spiffe_id`
 
 func scanClient(r scanner) (storage.Client, error) {
 	var c storage.Client
 	err := r.Scan(&c.ID, &c.Name, bytesCol{&c.SecretHash}, &c.SecretHint, &c.Public, &c.FirstParty,
 		listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs}, listCol{&c.GrantTypes},
 		listCol{&c.Scopes}, listCol{&c.Audiences}, durCol{&c.AccessTokenTTL},
-		durCol{&c.RefreshIdleTTL}, durCol{&c.RefreshMaxTTL}, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+		durCol{&c.RefreshIdleTTL}, durCol{&c.RefreshMaxTTL}, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt},
+		&c.SPIFFEID)
 	return c, err
 }
 
@@ -37,7 +38,7 @@ func clientArgs(c storage.Client) []any {
 	return []any{c.Name, blob(c.SecretHash), c.SecretHint, c.Public, c.FirstParty,
 		js(c.RedirectURIs), js(c.PostLogoutRedirectURIs), js(c.GrantTypes), js(c.Scopes),
 		js(c.Audiences), int64(c.AccessTokenTTL), int64(c.RefreshIdleTTL), int64(c.RefreshMaxTTL),
-		tm(c.CreatedAt), tm(c.UpdatedAt)}
+		tm(c.CreatedAt), tm(c.UpdatedAt), c.SPIFFEID}
 }
 
 // CreateClient inserts c; storage.ErrAlreadyExists when its ID is taken.
@@ -47,7 +48,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	}
 	return s.tx(ctx, "create client", func(tx *sql.Tx) error {
 		_, err := s.exec(ctx, tx, "create client", "INSERT INTO clients ("+clientCols+
-			") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", append([]any{c.ID}, clientArgs(c)...)...)
+			") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", append([]any{c.ID}, clientArgs(c)...)...)
 		return err
 	})
 }
@@ -84,7 +85,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 		_, err = s.exec(ctx, tx, op, `UPDATE clients SET name = ?, secret_hash = ?, secret_hint = ?,
 	public = ?, first_party = ?, redirect_uris = ?, post_logout_redirect_uris = ?, grant_types = ?,
 	scopes = ?, audiences = ?, access_token_ttl = ?, refresh_idle_ttl = ?, refresh_max_ttl = ?,
-	created_at = ?, updated_at = ? WHERE id = ?`, append(clientArgs(c), id)...)
+	created_at = ?, updated_at = ?, spiffe_id = ? WHERE id = ?`, append(clientArgs(c), id)...)
 		return err
 	})
 }

@@ -109,7 +109,8 @@ func (s *Store) GC(ctx context.Context, now time.Time) (int64, error) {
 	// Each query deletes rows whose expiry is at or before now. Grants
 	// without an absolute expiry are kept; deleting a grant deletes its
 	// refresh tokens (ON DELETE CASCADE). Used codes and refresh tokens stay
-	// until they expire, so that replays are still detected.
+	// until they expire, so that replays are still detected. Join tokens go
+	// once used or expired: a used one is refused as unknown all the same.
 	queries := [...]string{
 		"DELETE FROM auth_requests WHERE expires_at <= ?",
 		"DELETE FROM auth_codes WHERE expires_at <= ?",
@@ -117,6 +118,7 @@ func (s *Store) GC(ctx context.Context, now time.Time) (int64, error) {
 		"DELETE FROM sessions WHERE expires_at <= ?",
 		"DELETE FROM revoked_tokens WHERE expires_at <= ?",
 		"DELETE FROM grants WHERE expires_at <> 0 AND expires_at <= ?",
+		"DELETE FROM join_tokens WHERE used_at <> 0 OR expires_at <= ?",
 	}
 	var total int64
 	err := s.tx(ctx, "gc", func(tx *sql.Tx) error {

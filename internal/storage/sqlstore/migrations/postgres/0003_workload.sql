@@ -1,0 +1,31 @@
+-- Workload identity (storage.CAStore): the workload CA's authorities with
+-- their sealed private keys, single-use join tokens (keyed hashes only) and
+-- the SPIFFE ID a client may obtain with its client credentials.
+--
+-- Rotation is a compare-and-swap on the unique (kind, generation): of the
+-- replicas inserting generation max+1 of a kind exactly one succeeds.
+CREATE TABLE ca_authorities (
+	id           TEXT PRIMARY KEY,
+	kind         TEXT NOT NULL CHECK (kind IN ('root', 'intermediate')),
+	generation   BIGINT NOT NULL CHECK (generation >= 1),
+	cert_der     BYTEA NOT NULL,
+	sealed       BYTEA NOT NULL,
+	state        TEXT NOT NULL CHECK (state IN ('prepared', 'active', 'retired')),
+	not_before   BIGINT NOT NULL,
+	not_after    BIGINT NOT NULL,
+	created_at   BIGINT NOT NULL,
+	activated_at BIGINT NOT NULL,
+	retired_at   BIGINT NOT NULL,
+	UNIQUE (kind, generation)
+);
+
+-- used_at = 0 while unused; GC deletes used and expired tokens.
+CREATE TABLE join_tokens (
+	hash       TEXT PRIMARY KEY,
+	spiffe_id  TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	used_at    BIGINT NOT NULL
+);
+
+ALTER TABLE clients ADD COLUMN spiffe_id TEXT NOT NULL DEFAULT '';

@@ -1,0 +1,29 @@
+// Package syncbuf is a bytes.Buffer safe for concurrent writers: the log sink
+// tests hand to slog handlers and servers whose goroutines write while the
+// test reads.
+package syncbuf
+
+import (
+	"bytes"
+	"sync"
+)
+
+// Buffer is a goroutine-safe bytes.Buffer. The zero value is ready to use.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

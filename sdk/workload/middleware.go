@@ -1,0 +1,76 @@
+package workload
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+)
+
+type peerIDKey struct{}
+
+// PeerID returns the verified SPIFFE ID of the peer that Middleware put in
+// the request context.
+func PeerID(ctx context.Context) (spiffeid.ID, bool) {
+	id, ok := ctx.Value(peerIDKey{}).(spiffeid.ID)
+	return id, ok && !id.IsZero()
+}
+
+// Middleware checks every request against the current policy of p: the
+// caller is the SPIFFE ID of the client certificate, self the server's own
+// ID, and Policy.Decide decides on the method and the escaped path
+// (r.URL.EscapedPath(); non-canonical paths are denied). A denied request
+// gets 403 with {"error":"access_denied","error_description":<reason>} and
+// never reaches next; an allowed one reaches next with the caller's ID in
+// its context (PeerID). A request without TLS or without a client
+// certificate, or with no policy loaded, is denied.
+//
+// The middleware reads the peer certificate; it relies on the server's TLS
+// configuration (ServerTLSConfig) having verified it in the handshake.
+// Serve it only behind such a configuration.
+func Middleware(p PolicySource, self spiffeid.ID, next http.Handler) http.Handler {
+	if next == nil {
+		panic("workload: Middleware needs a handler")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			denyRequest(w, "the request carries no client certificate (mutual TLS required)")
+			return
+		}
+		peer, err := x509svid.IDFromCert(r.TLS.PeerCertificates[0])
+		if err != nil {
+			denyRequest(w, "the client certificate holds no valid SPIFFE ID")
+			return
+		}
+		var pol *Policy
+		if p != nil {
+			pol = p.Policy()
+		}
+		d := pol.Decide(peer, self, r.Method, r.URL.EscapedPath())
+		if !d.Allow {
+			denyRequest(w, d.Reason)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), peerIDKey{}, peer)))
+	})
+}
+
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+func denyRequest(w http.ResponseWriter, reason string) {
+	b, err := json.Marshal(errorBody{Error: "access_denied", Description: reason})
+	if err != nil {
+		b = []byte(`{"error":"access_denied"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusForbidden)
+	_, _ = w.Write(b)
+}

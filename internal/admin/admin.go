@@ -73,6 +73,11 @@ type Deps struct {
 	// TrustDomain, when set, is the workload CA's trust domain: client and
 	// join token SPIFFE IDs must belong to it. Zero accepts any.
 	TrustDomain spiffeid.TrustDomain
+	// Revocations records revoked SPIFFE IDs; nil disables POST
+	// /admin/v1/spiffe-revocations (404). When set, deleting a client with a
+	// spiffe_id, or changing or clearing it, revokes the old ID in the same
+	// request (a failed revocation fails the request, before the change).
+	Revocations SPIFFERevoker
 }
 
 // OpenAPIPath is where the OpenAPI document is served, without authentication.
@@ -116,6 +121,7 @@ var routes = []route{
 	{"POST", "/admin/v1/keys/rotate", func(h *handler) endpoint { return h.rotateKey }},
 	{"POST", "/admin/v1/keys/{kid}/revoke", func(h *handler) endpoint { return h.revokeKey }},
 	{"POST", joinTokensPath, func(h *handler) endpoint { return h.createJoinToken }},
+	{"POST", spiffeRevocationsPath, func(h *handler) endpoint { return h.createSPIFFERevocation }},
 }
 
 type handler struct {
@@ -155,7 +161,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 	h := &handler{d: d, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET "+OpenAPIPath, serveOpenAPI)
 	for _, rt := range routes {
-		if rt.path == joinTokensPath && d.JoinTokens == nil {
+		if rt.path == joinTokensPath && d.JoinTokens == nil || rt.path == spiffeRevocationsPath && d.Revocations == nil {
 			continue
 		}
 		h.mux.Handle(rt.method+" "+rt.path, h.wrap(rt.fn(h)))

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -136,6 +137,12 @@ func (h *handler) createClient(r *http.Request) (int, any, error) {
 		plain, c.SecretHash, c.SecretHint = h.newClientSecret()
 	}
 	if err := h.d.Clients.CreateClient(r.Context(), c); err != nil {
+		if isExists(err) && c.SPIFFEID != "" {
+			// The id or the spiffe_id is taken: say which.
+			if _, gerr := h.d.Clients.GetClient(r.Context(), c.ID); errors.Is(gerr, storage.ErrNotFound) {
+				return 0, nil, spiffeConflict(c.SPIFFEID, err)
+			}
+		}
 		return 0, nil, err
 	}
 	h.d.Log.Info("admin: client created", "client_id", c.ID, "public", c.Public)
@@ -154,8 +161,26 @@ func (h *handler) updateClient(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	now := h.d.Now().UTC()
+	// A changed or cleared spiffe_id revokes the old one first: should the
+	// revocation fail, nothing changes.
+	var oldID string
+	if req.SPIFFEID != nil && h.d.Revocations != nil {
+		old, err := h.d.Clients.GetClient(r.Context(), id)
+		if err != nil {
+			return 0, nil, err
+		}
+		oldID = old.SPIFFEID
+		if oldID != *req.SPIFFEID {
+			if err := h.revokeSPIFFE(r.Context(), oldID, "client spiffe_id changed"); err != nil {
+				return 0, nil, err
+			}
+		}
+	}
 	var out storage.Client
 	err = h.d.Clients.UpdateClient(r.Context(), id, func(c storage.Client) (storage.Client, error) {
+		if req.SPIFFEID != nil && h.d.Revocations != nil && c.SPIFFEID != oldID {
+			return c, errSPIFFEIDChanged
+		}
 		set(&c.Name, req.Name)
 		set(&c.FirstParty, req.FirstParty)
 		setList(&c.RedirectURIs, req.RedirectURIs)
@@ -186,6 +211,9 @@ func (h *handler) updateClient(r *http.Request) (int, any, error) {
 		return c, nil
 	})
 	if err != nil {
+		if isExists(err) && req.SPIFFEID != nil {
+			return 0, nil, spiffeConflict(*req.SPIFFEID, err)
+		}
 		return 0, nil, err
 	}
 	h.d.Log.Info("admin: client updated", "client_id", id)
@@ -208,6 +236,17 @@ func (h *handler) deleteClient(r *http.Request) (int, any, error) {
 	id, err := clientID(r)
 	if err != nil {
 		return 0, nil, err
+	}
+	// The client's SPIFFE ID is revoked first: should that fail, the client
+	// stays.
+	if h.d.Revocations != nil {
+		c, err := h.d.Clients.GetClient(r.Context(), id)
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := h.revokeSPIFFE(r.Context(), c.SPIFFEID, "client deleted"); err != nil {
+			return 0, nil, err
+		}
 	}
 	if err := h.d.Clients.DeleteClient(r.Context(), id, h.d.Now().UTC()); err != nil {
 		return 0, nil, err

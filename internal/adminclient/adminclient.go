@@ -251,3 +251,12 @@ func (c *Client) CreateJoinToken(ctx context.Context, req admin.JoinTokenRequest
 func (c *Client) RevokeKey(ctx context.Context, kid string) error {
 	return c.do(ctx, http.MethodPost, "/admin/v1/keys/"+esc(kid)+"/revoke", nil, nil)
 }
+
+// RevokeSPIFFEID revokes a workload's SPIFFE ID (POST
+// /admin/v1/spiffe-revocations): the CA no longer renews SVIDs of that ID
+// issued before now.
+func (c *Client) RevokeSPIFFEID(ctx context.Context, id string) (admin.SPIFFERevocationResponse, error) {
+	var out admin.SPIFFERevocationResponse
+	err := c.do(ctx, http.MethodPost, "/admin/v1/spiffe-revocations", admin.SPIFFERevocationRequest{SPIFFEID: id}, &out)
+	return out, err
+}

@@ -171,6 +171,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		}
 		if cfg.CA.Enabled() { // join tokens only where the CA runs
 			deps.JoinTokens, deps.JoinTokenTTL = st, cfg.CA.JoinTokenTTL.Std()
+			deps.Revocations = st
 			deps.TrustDomain, _ = cfg.CA.TrustDomainID() // a bad one fails startCA below
 		}
 		a.Admin, err = admin.NewHandler(deps)

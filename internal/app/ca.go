@@ -79,7 +79,8 @@ func (a *App) startCA(bg context.Context, opt Options) error {
 		return fmt.Errorf("ca: %w", err)
 	}
 	p.srv, err = caserver.New(caserver.Deps{CA: a.CA, JoinTokens: a.Store, Clients: a.Store, Tokens: p.tokens,
-		Secrets: a.Secrets, Policy: p.policy.Load, Now: opt.Now, Log: log}, caserver.Config{SVIDTTL: cc.SVIDTTL.Std()})
+		Secrets: a.Secrets, Revocations: a.Store, Policy: p.policy.Load, Now: opt.Now, Log: log},
+		caserver.Config{SVIDTTL: cc.SVIDTTL.Std(), RevocationRefresh: cc.RefreshInterval.Std(), Backdate: ca.DefaultBackdate})
 	if err != nil {
 		return fmt.Errorf("ca: %w", err)
 	}

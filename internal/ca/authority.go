@@ -2,7 +2,6 @@ package ca
 
 import (
 	"crypto"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -19,6 +18,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/storage"
 )
 
@@ -44,16 +44,9 @@ const upstreamID = "upstream"
 
 // newAEAD returns AES-256-GCM under kek.
 func newAEAD(kek []byte) (cipher.AEAD, error) {
-	if len(kek) != 32 {
-		return nil, fmt.Errorf("ca: the key-encryption key must be 32 bytes, got %d", len(kek))
-	}
-	block, err := aes.NewCipher(kek)
+	aead, err := secret.NewAEAD(kek)
 	if err != nil {
-		return nil, fmt.Errorf("ca: key-encryption key: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("ca: key-encryption key: %w", err)
+		return nil, fmt.Errorf("ca: %w", err)
 	}
 	return aead, nil
 }
@@ -61,18 +54,11 @@ func newAEAD(kek []byte) (cipher.AEAD, error) {
 // seal encrypts plaintext: nonce || ciphertext, with the authority id as
 // additional data so a sealed key cannot be moved to another record.
 func seal(aead cipher.AEAD, id string, plaintext []byte) []byte {
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
-	// crypto/rand.Read never returns an error on supported platforms.
-	_, _ = rand.Read(nonce)
-	return aead.Seal(nonce, nonce, plaintext, []byte(id))
+	return secret.Seal(aead, id, plaintext)
 }
 
 func unseal(aead cipher.AEAD, id string, sealed []byte) ([]byte, error) {
-	n := aead.NonceSize()
-	if len(sealed) < n+aead.Overhead() {
-		return nil, ErrUnseal
-	}
-	pt, err := aead.Open(nil, sealed[:n], sealed[n:], []byte(id))
+	pt, err := secret.Open(aead, id, sealed)
 	if err != nil {
 		return nil, ErrUnseal
 	}

@@ -99,18 +99,11 @@ func publicJWK(pub crypto.PublicKey, kid, alg string) jose.JSONWebKey {
 // with the kid as additional data so a sealed key cannot be moved to another
 // record.
 func seal(aead cipher.AEAD, kid string, plaintext []byte) []byte {
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
-	// crypto/rand.Read never returns an error on supported platforms.
-	_, _ = rand.Read(nonce)
-	return aead.Seal(nonce, nonce, plaintext, []byte(kid))
+	return secret.Seal(aead, kid, plaintext)
 }
 
 func unseal(aead cipher.AEAD, kid string, sealed []byte) ([]byte, error) {
-	n := aead.NonceSize()
-	if len(sealed) < n+aead.Overhead() {
-		return nil, ErrUnseal
-	}
-	pt, err := aead.Open(nil, sealed[:n], sealed[n:], []byte(kid))
+	pt, err := secret.Open(aead, kid, sealed)
 	if err != nil {
 		return nil, ErrUnseal
 	}

@@ -2,6 +2,7 @@ package secret
 
 import (
 	"encoding/base64"
+	"errors"
 	"testing"
 )
 
@@ -64,5 +65,34 @@ func BenchmarkKeyedVerify(b *testing.B) {
 	sum := k.Sum("ghs_" + New())
 	for b.Loop() {
 		k.Verify("ghs_wrong", sum)
+	}
+}
+
+// TestSealOpen: a sealed value opens only for its own record id and key.
+func TestSealOpen(t *testing.T) {
+	kek := make([]byte, 32)
+	aead, err := NewAEAD(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := Seal(aead, "rec-1", []byte("private key"))
+	if pt, err := Open(aead, "rec-1", sealed); err != nil || string(pt) != "private key" {
+		t.Fatalf("Open = %q, %v", pt, err)
+	}
+	other, _ := NewAEAD(append(make([]byte, 31), 1))
+	flipped := append([]byte(nil), sealed...)
+	flipped[len(flipped)-1] ^= 1
+	for name, fn := range map[string]func() ([]byte, error){
+		"moved-to-another-record": func() ([]byte, error) { return Open(aead, "rec-2", sealed) },
+		"wrong-kek":               func() ([]byte, error) { return Open(other, "rec-1", sealed) },
+		"tampered":                func() ([]byte, error) { return Open(aead, "rec-1", flipped) },
+		"truncated":               func() ([]byte, error) { return Open(aead, "rec-1", sealed[:10]) },
+	} {
+		if pt, err := fn(); !errors.Is(err, ErrUnseal) || pt != nil {
+			t.Errorf("%s: Open = %q, %v; want ErrUnseal", name, pt, err)
+		}
+	}
+	if _, err := NewAEAD(kek[:16]); err == nil {
+		t.Error("a 16-byte KEK was accepted")
 	}
 }

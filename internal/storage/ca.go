@@ -79,3 +79,17 @@ type CAStore interface {
 	// is left unused). Expired and used tokens are deleted by Store.GC.
 	ConsumeJoinToken(ctx context.Context, hash string, now time.Time) (JoinToken, error)
 }
+
+// SPIFFERevocationStore persists revoked SPIFFE IDs (table
+// spiffe_revocations): an SVID for a revoked ID issued before the revocation
+// is no longer renewed by the CA API; fresh bootstraps still work. It is
+// separate from CAStore so that the CA core's narrow store stays as it is;
+// *sqlstore.Store implements both.
+type SPIFFERevocationStore interface {
+	// RevokeSPIFFEID records that id was revoked at at (an upsert that
+	// keeps the latest time). ErrInvalid for an empty id or a zero at.
+	RevokeSPIFFEID(ctx context.Context, id string, at time.Time) error
+	// ListSPIFFERevocations returns every revoked ID with its latest
+	// revocation time.
+	ListSPIFFERevocations(ctx context.Context) (map[string]time.Time, error)
+}

@@ -303,8 +303,10 @@ type Store interface {
 	RevocationStore
 	RelationStore
 	CAStore
-	// GC deletes expired auth requests, codes, refresh tokens, sessions and
-	// revoked-token entries; it returns how many rows it removed.
+	SPIFFERevocationStore
+	// GC deletes expired auth requests, codes, refresh tokens, sessions,
+	// revoked-token entries and used or expired join tokens; it returns how
+	// many rows it removed.
 	GC(ctx context.Context, now time.Time) (int64, error)
 	Ping(ctx context.Context) error
 	Close() error

@@ -77,6 +77,7 @@ type CASource struct {
 
 	mu         sync.RWMutex
 	svid       *x509svid.SVID
+	obtained   time.Time // when svid was installed: the start of its renewal schedule
 	bundle     *x509bundle.Bundle
 	bundleSeq  uint64
 	hasSeq     bool

@@ -110,6 +110,7 @@ type fakeCA struct {
 	seq         uint64
 	hint        int64 // seconds
 	ttl         time.Duration
+	backdate    time.Duration // NotBefore = now - backdate (the real CA: 30s)
 	joinTokens  map[string]spiffeid.ID
 	bearers     map[string]spiffeid.ID
 	down        bool                                 // every request: 503 temporarily_unavailable
@@ -326,7 +327,7 @@ func (f *fakeCA) issue(w http.ResponseWriter, r *http.Request) {
 		spiffeID = "spiffe://example.org/someone-else"
 	}
 	now := time.Now()
-	leaf := signer.leaf(f.t, id, pub, now, now.Add(f.ttl))
+	leaf := signer.leaf(f.t, id, pub, now.Add(-f.backdate), now.Add(f.ttl))
 	caWriteJSON(w, http.StatusOK, map[string]any{
 		"spiffe_id":  spiffeID,
 		"x509_svid":  []string{base64.StdEncoding.EncodeToString(leaf.Raw), base64.StdEncoding.EncodeToString(signer.cert.Raw)},

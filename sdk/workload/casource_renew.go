@@ -24,13 +24,37 @@ func (s *CASource) sleep(d time.Duration) bool {
 	}
 }
 
-// renewalDelay is the time until half of sv's lifetime ± 10 % (uniform).
-func (s *CASource) renewalDelay(sv *x509svid.SVID) time.Duration {
+// renewalDelay is the time until half of sv's remaining lifetime at
+// obtained (when the source installed it) ± 10 % (uniform). The lifetime is
+// measured from obtained, not from NotBefore: the CA backdates NotBefore
+// (30 s for clock skew), so with a short svid_ttl "half-life from
+// NotBefore" would already be past and the source would renew non-stop.
+// A zero obtained (or one before NotBefore) falls back to NotBefore.
+func (s *CASource) renewalDelay(sv *x509svid.SVID, obtained time.Time) time.Duration {
 	leaf := leafOf(sv)
-	life := leaf.NotAfter.Sub(leaf.NotBefore)
+	start := obtained
+	if start.IsZero() || start.Before(leaf.NotBefore) {
+		start = leaf.NotBefore
+	}
+	life := leaf.NotAfter.Sub(start)
+	if life <= 0 {
+		return 0
+	}
 	frac := 0.5 + (s.opt.rand()*0.2 - 0.1)
-	at := leaf.NotBefore.Add(time.Duration(frac * float64(life)))
+	at := start.Add(time.Duration(frac * float64(life)))
 	return max(at.Sub(s.opt.now()), 0)
+}
+
+// current returns the SVID and when it was installed.
+func (s *CASource) current() (*x509svid.SVID, time.Time) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.svid, s.obtained
+}
+
+// nextRenewal is the delay until the current SVID's renewal.
+func (s *CASource) nextRenewal() time.Duration {
+	return s.renewalDelay(s.current())
 }
 
 // retryDelay is the jittered backoff, shortened so that the SVID does not
@@ -52,7 +76,7 @@ func (s *CASource) retryDelay(backoff time.Duration, sv *x509svid.SVID) time.Dur
 func (s *CASource) svidLoop() {
 	defer s.wg.Done()
 	backoff := s.opt.backoffMin
-	wait := s.renewalDelay(s.currentSVID())
+	wait := s.nextRenewal()
 	for {
 		if !s.sleep(wait) {
 			return
@@ -67,7 +91,7 @@ func (s *CASource) svidLoop() {
 		err := s.renewOnce(sv, expired)
 		if err == nil {
 			backoff = s.opt.backoffMin
-			wait = s.renewalDelay(s.currentSVID())
+			wait = s.nextRenewal()
 			continue
 		}
 		if s.ctx.Err() != nil {
@@ -88,7 +112,7 @@ func (s *CASource) renewOnce(sv *x509svid.SVID, expired bool) error {
 		id := sv.ID
 		err := s.issue(s.ctx, s.mtls, "", "renewal", &id)
 		if err == nil || s.cfg.TokenSource == nil ||
-			!isCACode(err, http.StatusUnauthorized, "svid_expired", "invalid_svid") {
+			!isCACode(err, http.StatusUnauthorized, "svid_expired", "invalid_svid", "svid_revoked") {
 			return err
 		}
 		s.log.Warn("workload: the CA refused the SVID for renewal; bootstrapping again", "error", err.Error())
@@ -104,6 +128,7 @@ func (s *CASource) renewOnce(sv *x509svid.SVID, expired bool) error {
 func (s *CASource) install(sv *x509svid.SVID, b *spiffebundle.Bundle, method string) {
 	s.mu.Lock()
 	s.svid = sv
+	s.obtained = s.opt.now()
 	s.lastErr = nil
 	if b != nil {
 		seq, hasSeq := b.SequenceNumber()

@@ -286,7 +286,7 @@ func TestCASourceRenewalTiming(t *testing.T) {
 	leaf := &x509.Certificate{NotBefore: now, NotAfter: now.Add(100 * time.Second)}
 	for _, r := range []float64{0, 0.5, 0.999999} {
 		src := &CASource{opt: caOptions{now: func() time.Time { return now }, rand: func() float64 { return r }}}
-		d := src.renewalDelay(caSVIDWith(leaf))
+		d := src.renewalDelay(caSVIDWith(leaf), now)
 		if d < 40*time.Second || d > 60*time.Second {
 			t.Errorf("rand %v: delay %v outside [40s, 60s]", r, d)
 		}
@@ -423,35 +423,46 @@ func TestCASourceCADownTokenSource(t *testing.T) {
 }
 
 // TestCASourceSVIDExpiredAnswer: the CA refuses renewal with svid_expired
-// (e.g. clock skew); a TokenSource bootstraps again at once.
+// (e.g. clock skew) or svid_revoked (the SPIFFE ID was revoked); a
+// TokenSource bootstraps again at once.
 func TestCASourceSVIDExpiredAnswer(t *testing.T) {
-	f := newFakeCA(t)
-	f.set(func(f *fakeCA) {
-		f.ttl = 4 * time.Second
-		f.bearers["at"] = spiffeid.RequireFromString("spiffe://example.org/payments")
-		f.renewErr = &caError{Status: 401, Code: "svid_expired", Description: "the SVID expired"}
-	})
-	var logs caLogBuffer
-	cfg := f.baseConfig("", &logs)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(logs.String())
-		}
-	})
-	cfg.JoinToken, cfg.TokenSource = "", oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "at"})
-	s := startCASource(t, cfg, caFastOpts)
-	first := caSerialOf(t, s)
-	caWaitFor(t, 8*time.Second, "re-bootstrap", func() bool { return f.count("client_credentials") >= 2 })
-	f.mu.Lock()
-	renewals := len(f.renewalsLog)
-	f.mu.Unlock()
-	if renewals < 1 {
-		t.Fatal("no renewal attempted first")
+	for _, code := range []string{"svid_expired", "svid_revoked"} {
+		t.Run(code, func(t *testing.T) {
+			f := newFakeCA(t)
+			f.set(func(f *fakeCA) {
+				f.ttl = 4 * time.Second
+				f.bearers["at"] = spiffeid.RequireFromString("spiffe://example.org/payments")
+				f.renewErr = &caError{Status: 401, Code: code, Description: "refused"}
+			})
+			var logs caLogBuffer
+			cfg := f.baseConfig("", &logs)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Log(logs.String())
+				}
+			})
+			cfg.JoinToken, cfg.TokenSource = "", oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "at"})
+			s := startCASource(t, cfg, caFastOpts)
+			first := caSerialOf(t, s)
+			firstSV, err := s.GetX509SVID()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// At once: before the first SVID expires (not only once it has).
+			caWaitFor(t, time.Until(firstSV.Certificates[0].NotAfter)-300*time.Millisecond, "re-bootstrap before expiry",
+				func() bool { return f.count("client_credentials") >= 2 })
+			f.mu.Lock()
+			renewals := len(f.renewalsLog)
+			f.mu.Unlock()
+			if renewals < 1 {
+				t.Fatal("no renewal attempted first")
+			}
+			caWaitFor(t, 3*time.Second, "swap", func() bool {
+				sv, err := s.GetX509SVID()
+				return err == nil && sv.Certificates[0].SerialNumber.String() != first
+			})
+		})
 	}
-	caWaitFor(t, 3*time.Second, "swap", func() bool {
-		sv, err := s.GetX509SVID()
-		return err == nil && sv.Certificates[0].SerialNumber.String() != first
-	})
 }
 
 // TestMT01CASourceRefusesBadSVID: an issued SVID for another trust domain,

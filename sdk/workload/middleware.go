@@ -2,8 +2,10 @@ package workload
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -27,6 +29,13 @@ func PeerID(ctx context.Context) (spiffeid.ID, bool) {
 // its context (PeerID). A request without TLS or without a client
 // certificate, or with no policy loaded, is denied.
 //
+// A keep-alive connection can outlive the peer's SVID, which was verified
+// only in the handshake: each request therefore checks the presented chain's
+// validity window (its earliest NotAfter and latest NotBefore) against the
+// current time. Outside it the request gets 401
+// {"error":"svid_expired",...} with Connection: close, so that the client
+// reconnects with its renewed SVID, and never reaches next.
+//
 // The middleware reads the peer certificate; it relies on the server's TLS
 // configuration (ServerTLSConfig) having verified it in the handshake.
 // Serve it only behind such a configuration.
@@ -37,6 +46,10 @@ func Middleware(p PolicySource, self spiffeid.ID, next http.Handler) http.Handle
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 			denyRequest(w, "the request carries no client certificate (mutual TLS required)")
+			return
+		}
+		if msg := outsideValidity(r.TLS.PeerCertificates, time.Now()); msg != "" {
+			expiredPeer(w, msg)
 			return
 		}
 		peer, err := x509svid.IDFromCert(r.TLS.PeerCertificates[0])
@@ -57,20 +70,51 @@ func Middleware(p PolicySource, self spiffeid.ID, next http.Handler) http.Handle
 	})
 }
 
+// outsideValidity returns why chain is not valid at now ("" when it is):
+// now must lie within every certificate's NotBefore..NotAfter.
+func outsideValidity(chain []*x509.Certificate, now time.Time) string {
+	notBefore, notAfter := chain[0].NotBefore, chain[0].NotAfter
+	for _, c := range chain[1:] {
+		if c.NotBefore.After(notBefore) {
+			notBefore = c.NotBefore
+		}
+		if c.NotAfter.Before(notAfter) {
+			notAfter = c.NotAfter
+		}
+	}
+	switch {
+	case now.After(notAfter):
+		return "the client's SVID expired at " + notAfter.UTC().Format(time.RFC3339) + "; reconnect with a current SVID"
+	case now.Before(notBefore):
+		return "the client's SVID is not valid before " + notBefore.UTC().Format(time.RFC3339)
+	}
+	return ""
+}
+
+// expiredPeer answers 401 svid_expired and closes the connection.
+func expiredPeer(w http.ResponseWriter, reason string) {
+	w.Header().Set("Connection", "close")
+	writeError(w, http.StatusUnauthorized, "svid_expired", reason)
+}
+
 type errorBody struct {
 	Error       string `json:"error"`
 	Description string `json:"error_description"`
 }
 
 func denyRequest(w http.ResponseWriter, reason string) {
-	b, err := json.Marshal(errorBody{Error: "access_denied", Description: reason})
+	writeError(w, http.StatusForbidden, "access_denied", reason)
+}
+
+func writeError(w http.ResponseWriter, status int, code, reason string) {
+	b, err := json.Marshal(errorBody{Error: code, Description: reason})
 	if err != nil {
-		b = []byte(`{"error":"access_denied"}`)
+		b = []byte(`{"error":"` + code + `"}`)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusForbidden)
+	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

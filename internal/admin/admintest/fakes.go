@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -21,13 +22,15 @@ import (
 // password ends their sessions (counted by EndedFor). It is safe for
 // concurrent use.
 type Store struct {
-	mu      sync.Mutex
-	clients map[string]storage.Client
-	users   map[string]storage.User
-	tokens  map[string]storage.JoinToken // join tokens by hash
-	ended   map[string]int               // user id -> times sessions/grants were ended
-	deleted []string                     // clients deleted (grants revoked)
-	fail    error                        // returned by every call when set
+	mu         sync.Mutex
+	clients    map[string]storage.Client
+	users      map[string]storage.User
+	tokens     map[string]storage.JoinToken // join tokens by hash
+	ended      map[string]int               // user id -> times sessions/grants were ended
+	deleted    []string                     // clients deleted (grants revoked)
+	fail       error                        // returned by every call when set
+	revoked    map[string]time.Time         // revoked SPIFFE IDs
+	revokeFail error                        // returned by RevokeSPIFFEID when set
 }
 
 // NewStore returns an empty Store.
@@ -117,6 +120,9 @@ func (s *Store) CreateClient(_ context.Context, c storage.Client) error {
 	if _, ok := s.clients[c.ID]; ok {
 		return fmt.Errorf("client %s: %w", c.ID, storage.ErrAlreadyExists)
 	}
+	if err := s.spiffeTaken(c.SPIFFEID, c.ID); err != nil {
+		return err
+	}
 	s.clients[c.ID] = c
 	return nil
 }
@@ -163,6 +169,9 @@ func (s *Store) UpdateClient(_ context.Context, id string, fn func(storage.Clien
 		return fmt.Errorf("update client: %w", err)
 	}
 	n.ID = id
+	if err := s.spiffeTaken(n.SPIFFEID, id); err != nil {
+		return err
+	}
 	s.clients[id] = n
 	return nil
 }
@@ -372,4 +381,48 @@ func MinLenPolicy(pw string) error {
 		return errors.New("must be at least 8 characters")
 	}
 	return nil
+}
+
+// spiffeTaken is ErrAlreadyExists when another client than except has the
+// non-empty SPIFFE ID id (the unique index of the real stores).
+func (s *Store) spiffeTaken(id, except string) error {
+	if id == "" {
+		return nil
+	}
+	for cid, c := range s.clients {
+		if cid != except && c.SPIFFEID == id {
+			return fmt.Errorf("spiffe_id %s: %w", id, storage.ErrAlreadyExists)
+		}
+	}
+	return nil
+}
+
+// RevokeSPIFFEID records a revocation, keeping the latest time.
+func (s *Store) RevokeSPIFFEID(_ context.Context, id string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.revokeFail != nil {
+		return s.revokeFail
+	}
+	if s.revoked == nil {
+		s.revoked = map[string]time.Time{}
+	}
+	if at.After(s.revoked[id]) {
+		s.revoked[id] = at
+	}
+	return nil
+}
+
+// Revoked returns the revoked SPIFFE IDs.
+func (s *Store) Revoked() map[string]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.revoked)
+}
+
+// FailRevocations makes RevokeSPIFFEID return err (nil: succeed again).
+func (s *Store) FailRevocations(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revokeFail = err
 }

@@ -43,7 +43,7 @@ func (f *Fakes) Deps(log *slog.Logger) admin.Deps {
 	}
 	sum := sha256.Sum256([]byte(Token))
 	return admin.Deps{
-		Clients: f.Store, Users: f.Store, Keys: f.Keys, Secrets: f.Secrets, JoinTokens: f.Store,
+		Clients: f.Store, Users: f.Store, Keys: f.Keys, Secrets: f.Secrets, JoinTokens: f.Store, Revocations: f.Store,
 		Passwords: Hasher{}, Policy: MinLenPolicy, TokenSHA256: sum[:],
 		Now: func() time.Time { return Now }, Log: log,
 	}

@@ -13,6 +13,13 @@
 // renewals over a keep-alive connection do not verify its signatures again
 // (every other check still runs). Tokens are never logged; issuance logs the SPIFFE ID, the
 // method and the certificate serial.
+//
+// POST /v1/svid also refuses to renew an SVID whose SPIFFE ID was revoked
+// after it was issued (401 svid_revoked; the revoked IDs are cached for
+// Config.RevocationRefresh and a first load that fails answers 503), checks
+// the CA's readiness and that set before a join token is spent, and limits
+// failed credentials per client IP (429 too_many_requests, Retry-After).
+// GET /v1/policy answers are cached per (policy version, caller).
 package caserver
 
 import (
@@ -33,6 +40,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/ca"
 	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/storage"
+	"github.com/gatehouse/gatehouse/internal/throttle"
 	"github.com/gatehouse/gatehouse/sdk/auth"
 	"github.com/gatehouse/gatehouse/sdk/workload"
 )
@@ -77,6 +85,10 @@ type Deps struct {
 	Tokens     TokenVerifier
 	// Secrets hashes join tokens: the stored hash is hex(Secrets.Sum(token)).
 	Secrets *secret.Keyed
+	// Revocations lists revoked SPIFFE IDs (storage.SPIFFERevocationStore);
+	// nil: no ID is ever revoked. Renewal of an SVID issued before its ID's
+	// revocation is refused (401 svid_revoked).
+	Revocations RevocationLister
 	// Policy returns the current policy (hot-reloaded); nil denies all.
 	Policy func() *workload.Policy
 	Now    func() time.Time
@@ -88,6 +100,16 @@ type Config struct {
 	// SVIDTTL is the lifetime requested for every SVID (ca.svid_ttl), the
 	// CA's own serving certificate included. Default 1 h.
 	SVIDTTL time.Duration
+	// RevocationRefresh is how long the revocation set is cached (the
+	// storage reload interval, ca.refresh_interval). Default 10 s.
+	RevocationRefresh time.Duration
+	// Backdate is the CA's NotBefore backdate: an SVID was issued at
+	// NotBefore + Backdate. Default 30 s (ca.DefaultBackdate).
+	Backdate time.Duration
+	// MaxFailures failed credentials (401) per client IP within
+	// FailureWindow make POST /v1/svid answer 429. Defaults 20 per minute.
+	MaxFailures   int
+	FailureWindow time.Duration
 }
 
 // DefaultSVIDTTL is Config.SVIDTTL's default.
@@ -113,6 +135,13 @@ type Server struct {
 	verified *verifyCache
 	// validBundle is the last bundle JSON found valid (checkedBundle).
 	validBundle atomic.Pointer[[]byte]
+	// revoked caches the revoked IDs (nil: no Deps.Revocations).
+	revoked           *revocations
+	revocationRefresh time.Duration
+	backdate          time.Duration
+	// failures counts failed credentials per client IP.
+	failures *throttle.Limiter
+	policies policyCache
 }
 
 // New checks deps and returns a Server.
@@ -133,8 +162,8 @@ func New(deps Deps, cfg Config) (*Server, error) {
 	if deps.Secrets == nil {
 		errs = append(errs, errors.New("caserver: Secrets is required"))
 	}
-	if cfg.SVIDTTL < 0 {
-		errs = append(errs, errors.New("caserver: SVIDTTL must not be negative"))
+	if cfg.SVIDTTL < 0 || cfg.RevocationRefresh < 0 || cfg.Backdate < 0 || cfg.MaxFailures < 0 || cfg.FailureWindow < 0 {
+		errs = append(errs, errors.New("caserver: SVIDTTL, RevocationRefresh, Backdate, MaxFailures and FailureWindow must not be negative"))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -162,8 +191,26 @@ func New(deps Deps, cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	s.revocationRefresh = orDefault(cfg.RevocationRefresh, DefaultRevocationRefresh)
+	s.backdate = orDefault(cfg.Backdate, DefaultBackdate)
+	if deps.Revocations != nil {
+		s.revoked = &revocations{src: deps.Revocations, refresh: s.revocationRefresh, now: s.now}
+	}
+	maxFail := cfg.MaxFailures
+	if maxFail == 0 {
+		maxFail = DefaultMaxFailures
+	}
+	s.failures = throttle.New(throttle.Config{MaxFailures: maxFail,
+		Window: orDefault(cfg.FailureWindow, DefaultFailureWindow)}, s.now)
 	s.certs = newCertSource(s)
 	return s, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
 }
 
 // Handler returns the API's routes.

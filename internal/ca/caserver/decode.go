@@ -21,6 +21,8 @@ type apiError struct {
 	Code   string
 	Public string
 	Cause  error // logged, never answered
+	// RetryAfter (seconds, > 0) is sent as Retry-After (429 answers).
+	RetryAfter int
 }
 
 func (e *apiError) Error() string {
@@ -63,6 +65,9 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	h.Set("Cache-Control", "no-store")
 	if e.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	}
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
 	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Public})
 }

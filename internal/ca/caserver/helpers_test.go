@@ -268,6 +268,13 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness with opt (nil: none) applied to the deps and
+// config before New.
+func newHarnessWith(t *testing.T, opt func(*Deps, *Config)) *harness {
+	t.Helper()
 	keyed, err := secret.NewKeyed(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -275,8 +282,13 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, ca: newFakeCA(t, testTD), joins: &fakeJoinTokens{tokens: map[string]*storage.JoinToken{}},
 		clients: &fakeClients{clients: map[string]storage.Client{}}, tokens: &fakeTokens{claims: map[string]*auth.Claims{}},
 		keyed: keyed}
-	h.srv, err = New(Deps{CA: h.ca, JoinTokens: h.joins, Clients: h.clients, Tokens: h.tokens, Secrets: keyed,
-		Policy: h.policy.Load, Now: h.ca.clock.Now}, Config{SVIDTTL: time.Hour})
+	deps := Deps{CA: h.ca, JoinTokens: h.joins, Clients: h.clients, Tokens: h.tokens, Secrets: keyed,
+		Policy: h.policy.Load, Now: h.ca.clock.Now}
+	cfg := Config{SVIDTTL: time.Hour}
+	if opt != nil {
+		opt(&deps, &cfg)
+	}
+	h.srv, err = New(deps, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

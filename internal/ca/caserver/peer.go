@@ -129,7 +129,7 @@ func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) error {
 			p = cur
 		}
 	}
-	b, err := p.For(id).MarshalJSON()
+	b, err := s.policies.get(p, id)
 	if err != nil {
 		return asAPIError(fmt.Errorf("marshal policy: %w", err))
 	}

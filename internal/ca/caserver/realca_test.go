@@ -54,8 +54,8 @@ func TestRealCA(t *testing.T) {
 		CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Deps{CA: core, JoinTokens: st, Clients: st, Tokens: tokens, Secrets: keyed, Log: quiet},
-		Config{SVIDTTL: 10 * time.Minute})
+	srv, err := New(Deps{CA: core, JoinTokens: st, Clients: st, Tokens: tokens, Secrets: keyed, Revocations: st, Log: quiet},
+		Config{SVIDTTL: 10 * time.Minute, RevocationRefresh: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,5 +128,24 @@ func TestRealCA(t *testing.T) {
 	}
 	if ok != 1 {
 		t.Fatalf("%d of %d concurrent uses of one join token succeeded (%v)", ok, n, statuses)
+	}
+
+	// Revocation (stored in SQLite, the CA's real backdate): the SVID
+	// issued before it is not renewed; a bootstrap after it renews. The
+	// SVID's NotBefore has whole seconds, so the new bootstrap waits one.
+	if err := st.RevokeSPIFFEID(ctx, "spiffe://gatehouse.test/orders", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if a := h.do(client(chain, key), http.MethodPost, "/v1/svid", "", body); a.status != http.StatusUnauthorized || a.code() != "svid_revoked" {
+		t.Fatalf("renewal after revocation on the real CA: %d %s", a.status, a.raw)
+	}
+	freshBody, freshKey := svidBody(t)
+	a = h.do(client(nil, nil), http.MethodPost, "/v1/svid", "JoinToken "+newToken("spiffe://gatehouse.test/orders"), freshBody)
+	if a.status != http.StatusOK {
+		t.Fatalf("bootstrap after revocation: %d %s", a.status, a.raw)
+	}
+	if a := h.do(client(chainOf(t, a), freshKey), http.MethodPost, "/v1/svid", "", body); a.status != http.StatusOK {
+		t.Fatalf("renewal of an SVID issued after the revocation: %d %s", a.status, a.raw)
 	}
 }

@@ -53,6 +53,12 @@ type svidResponse struct {
 
 // handleSVID issues an SVID for the identity the one credential proves.
 func (s *Server) handleSVID(w http.ResponseWriter, r *http.Request) error {
+	// An address with too many failed credentials is refused before its
+	// credential is looked up.
+	ip := clientIP(r)
+	if err := throttled(s.failures, ip); err != nil {
+		return err
+	}
 	cred, err := requestCredential(r)
 	if err != nil {
 		return err
@@ -70,6 +76,12 @@ func (s *Server) handleSVID(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
+	// Readiness and the revocation set are checked before a credential is
+	// spent: a 503 never burns a join token.
+	revoked, err := s.preflight(ctx)
+	if err != nil {
+		return err
+	}
 	var id spiffeid.ID
 	switch cred.method {
 	case methodJoinToken:
@@ -77,9 +89,16 @@ func (s *Server) handleSVID(w http.ResponseWriter, r *http.Request) error {
 	case methodClientCredentials:
 		id, err = s.clientCredentialsID(r, cred.token)
 	default:
-		id, _, err = s.verifyPeer(r)
+		var leaf *x509.Certificate
+		id, leaf, err = s.verifyPeer(r)
+		if err == nil {
+			err = s.checkRevoked(revoked, id, leaf)
+		}
 	}
 	if err != nil {
+		if credentialFailure(err) {
+			s.failures.Fail(ip)
+		}
 		return err
 	}
 	if reserved(id) {

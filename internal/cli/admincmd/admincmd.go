@@ -1,6 +1,6 @@
 // Package admincmd holds the CLI subcommands that drive the admin API
-// through internal/adminclient: "clients", "users", "keys" and
-// "join-tokens".
+// through internal/adminclient: "clients", "users", "keys", "join-tokens"
+// and "workloads" (revoke a SPIFFE ID).
 //
 // Output is a human-readable table by default and JSON with --json.
 // Passwords are read from standard input, never from flags, so they stay out
@@ -27,9 +27,10 @@ import (
 // so flags and environment are already parsed.
 type ClientFunc func() (*adminclient.Client, error)
 
-// Commands returns the "clients", "users", "keys" and "join-tokens" commands.
+// Commands returns the "clients", "users", "keys", "join-tokens" and
+// "workloads" commands.
 func Commands(opts func() (*adminclient.Client, error)) []*cobra.Command {
-	return []*cobra.Command{clientsCommand(opts), usersCommand(opts), keysCommand(opts), joinTokensCommand(opts)}
+	return []*cobra.Command{clientsCommand(opts), usersCommand(opts), keysCommand(opts), joinTokensCommand(opts), workloadsCommand(opts)}
 }
 
 // output carries the --json flag of one command tree.

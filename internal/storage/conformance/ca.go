@@ -369,4 +369,56 @@ func testClientSPIFFEID(t *testing.T, newStore func(*testing.T) storage.Store) {
 		must(t, err)
 		equal(t, got, c)
 	})
+	// One client per SPIFFE ID; any number of clients without one.
+	sub(t, newStore, "Unique", func(t *testing.T, ctx context.Context, s storage.Store) {
+		const id = "spiffe://gatehouse.test/billing"
+		a, b := fullClient("a"), fullClient("b")
+		a.SPIFFEID = id
+		must(t, s.CreateClient(ctx, a))
+		must(t, s.CreateClient(ctx, b)) // empty spiffe_id: never a conflict
+		must(t, s.CreateClient(ctx, fullClient("c")))
+		dup := fullClient("d")
+		dup.SPIFFEID = id
+		wantErr(t, s.CreateClient(ctx, dup), storage.ErrAlreadyExists)
+		err := s.UpdateClient(ctx, "b", func(c storage.Client) (storage.Client, error) { c.SPIFFEID = id; return c, nil })
+		wantErr(t, err, storage.ErrAlreadyExists)
+		got, err := s.GetClient(ctx, "b")
+		must(t, err)
+		equal(t, got.SPIFFEID, "")
+		// Freed by a change or a deletion, the ID can be registered again.
+		must(t, s.UpdateClient(ctx, "a", func(c storage.Client) (storage.Client, error) { c.SPIFFEID = ""; return c, nil }))
+		must(t, s.UpdateClient(ctx, "b", func(c storage.Client) (storage.Client, error) { c.SPIFFEID = id; return c, nil }))
+		must(t, s.DeleteClient(ctx, "b", t0))
+		must(t, s.CreateClient(ctx, dup))
+	})
+	testSPIFFERevocations(t, newStore)
+}
+
+// revocations returns s as a SPIFFERevocationStore or fails the test.
+func revocations(t *testing.T, s storage.Store) storage.SPIFFERevocationStore {
+	t.Helper()
+	rs, ok := s.(storage.SPIFFERevocationStore)
+	if !ok {
+		t.Fatalf("%T does not implement storage.SPIFFERevocationStore", s)
+	}
+	return rs
+}
+
+func testSPIFFERevocations(t *testing.T, newStore func(*testing.T) storage.Store) {
+	sub(t, newStore, "SPIFFERevocations", func(t *testing.T, ctx context.Context, s storage.Store) {
+		rs := revocations(t, s)
+		got, err := rs.ListSPIFFERevocations(ctx)
+		must(t, err)
+		equal(t, len(got), 0)
+		const a, b = "spiffe://gatehouse.test/a", "spiffe://gatehouse.test/b"
+		must(t, rs.RevokeSPIFFEID(ctx, a, t0.Add(time.Minute)))
+		must(t, rs.RevokeSPIFFEID(ctx, b, t0))
+		must(t, rs.RevokeSPIFFEID(ctx, a, t0)) // earlier: the latest time stays
+		must(t, rs.RevokeSPIFFEID(ctx, b, t0.Add(time.Hour)))
+		got, err = rs.ListSPIFFERevocations(ctx)
+		must(t, err)
+		equal(t, got, map[string]time.Time{a: t0.Add(time.Minute), b: t0.Add(time.Hour)})
+		wantErr(t, rs.RevokeSPIFFEID(ctx, "", t0), storage.ErrInvalid)
+		wantErr(t, rs.RevokeSPIFFEID(ctx, a, time.Time{}), storage.ErrInvalid)
+	})
 }

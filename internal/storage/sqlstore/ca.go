@@ -214,3 +214,46 @@ func (s *Store) ConsumeJoinToken(ctx context.Context, hash string, now time.Time
 		return t, fmt.Errorf("sqlstore: %s: %w", op, storage.ErrExpired)
 	}
 }
+
+var _ storage.SPIFFERevocationStore = (*Store)(nil)
+
+// RevokeSPIFFEID records the revocation of id at at: one upsert that keeps
+// the latest time (an earlier at leaves the row as it is).
+func (s *Store) RevokeSPIFFEID(ctx context.Context, id string, at time.Time) error {
+	const op = "revoke spiffe id"
+	switch {
+	case id == "":
+		return invalid(op, "empty spiffe id")
+	case at.IsZero():
+		return invalid(op, "zero revocation time")
+	}
+	return s.tx(ctx, op, func(tx *sql.Tx) error {
+		_, err := s.exec(ctx, tx, op, `INSERT INTO spiffe_revocations (spiffe_id, revoked_at) VALUES (?, ?)
+	ON CONFLICT (spiffe_id) DO UPDATE SET revoked_at = excluded.revoked_at
+	WHERE excluded.revoked_at > spiffe_revocations.revoked_at`, id, tm(at))
+		return err
+	})
+}
+
+// ListSPIFFERevocations returns every revoked SPIFFE ID with its latest
+// revocation time.
+func (s *Store) ListSPIFFERevocations(ctx context.Context) (map[string]time.Time, error) {
+	type rev struct {
+		id string
+		at time.Time
+	}
+	rows, err := list(ctx, s, "list spiffe revocations", "SELECT spiffe_id, revoked_at FROM spiffe_revocations",
+		func(r scanner) (rev, error) {
+			var v rev
+			err := r.Scan(&v.id, timeCol{&v.at})
+			return v, err
+		})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]time.Time, len(rows))
+	for _, v := range rows {
+		out[v.id] = v.at
+	}
+	return out, nil
+}

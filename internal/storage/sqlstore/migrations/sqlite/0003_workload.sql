@@ -29,3 +29,12 @@ CREATE TABLE join_tokens (
 );
 
 ALTER TABLE clients ADD COLUMN spiffe_id TEXT NOT NULL DEFAULT '';
+-- One client per SPIFFE ID (the empty string means none).
+CREATE UNIQUE INDEX clients_spiffe_id ON clients (spiffe_id) WHERE spiffe_id <> '';
+
+-- Revoked SPIFFE IDs: the CA API refuses to renew an SVID of such an ID
+-- issued before revoked_at (unix microseconds, the latest revocation).
+CREATE TABLE spiffe_revocations (
+	spiffe_id  TEXT PRIMARY KEY,
+	revoked_at INTEGER NOT NULL
+);

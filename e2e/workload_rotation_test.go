@@ -144,8 +144,8 @@ func TestWorkloadRotationUnderTraffic(t *testing.T) {
 				start := time.Now()
 				tr := startTraffic(rw.url, ordersID, rotationClients(t, rw.orders))
 				maxRoots := watchBundles(rw.payments, rw.orders)
-				// Root 1 (40s, backdated 30s) gets a prepared successor
-				// ~5s after the start, activated ~28s after it.
+				// Root 1 (40s) gets a prepared successor ~20s after it was
+				// created (half-life), activated ~33s after it (5/6).
 				deadline := time.Now().Add(90 * time.Second)
 				for {
 					_, _, r1, _ := rw.seen.counts()

@@ -113,11 +113,24 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	return ok && eq.Equal(b)
 }
 
-// lifetimeReached reports whether now is at or after NotBefore + num/den of
-// the authority's lifetime.
+// lifetimeReached reports whether now is at or after start + num/den of
+// the authority's life, from its start (lifeStart) to NotAfter.
 func lifetimeReached(rec storage.CAAuthority, now time.Time, num, den int64) bool {
-	life := rec.NotAfter.Sub(rec.NotBefore)
-	return !now.Before(rec.NotBefore.Add(life / time.Duration(den) * time.Duration(num)))
+	start := lifeStart(rec)
+	life := rec.NotAfter.Sub(start)
+	return !now.Before(start.Add(life / time.Duration(den) * time.Duration(num)))
+}
+
+// lifeStart is when the authority's life began for the rotation schedule:
+// its creation (CreatedAt), not its NotBefore, which is backdated by
+// Config.Backdate (30 s) — with a short TTL, half-life measured from
+// NotBefore would already be past at creation and every tick would rotate.
+// An upstream root (no CreatedAt) starts at its NotBefore.
+func lifeStart(rec storage.CAAuthority) time.Time {
+	if rec.CreatedAt.IsZero() || rec.CreatedAt.Before(rec.NotBefore) || !rec.CreatedAt.Before(rec.NotAfter) {
+		return rec.NotBefore
+	}
+	return rec.CreatedAt
 }
 
 // randomSerial returns a positive 128-bit random serial number.

@@ -34,7 +34,16 @@ func PeerID(ctx context.Context) (spiffeid.ID, bool) {
 // validity window (its earliest NotAfter and latest NotBefore) against the
 // current time. Outside it the request gets 401
 // {"error":"svid_expired",...} with Connection: close, so that the client
-// reconnects with its renewed SVID, and never reaches next.
+// reconnects with its renewed SVID, and never reaches next. That is the
+// backstop; normally the connection is closed earlier, gracefully: once the
+// chain's earliest NotAfter falls within the last third of the leaf's life
+// (counted from when this middleware first saw the leaf, or its NotBefore
+// if later, since CAs backdate NotBefore), the client has renewed (at
+// half-life), so the request is served normally with Connection: close and
+// the next one comes on a new connection with the new SVID. net/http closes
+// an HTTP/1.x connection after such a response; its HTTP/2 server turns
+// Connection: close into a graceful GOAWAY (streams in flight complete, the
+// client opens a new connection for new requests).
 //
 // The middleware reads the peer certificate; it relies on the server's TLS
 // configuration (ServerTLSConfig) having verified it in the handshake.
@@ -43,14 +52,19 @@ func Middleware(p PolicySource, self spiffeid.ID, next http.Handler) http.Handle
 	if next == nil {
 		panic("workload: Middleware needs a handler")
 	}
+	ages := newLeafAges()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 			denyRequest(w, "the request carries no client certificate (mutual TLS required)")
 			return
 		}
-		if msg := outsideValidity(r.TLS.PeerCertificates, time.Now()); msg != "" {
+		now := time.Now()
+		if msg := outsideValidity(r.TLS.PeerCertificates, now); msg != "" {
 			expiredPeer(w, msg)
 			return
+		}
+		if nearExpiry(r.TLS.PeerCertificates, ages.start(r.TLS.PeerCertificates[0], now), now) {
+			w.Header().Set("Connection", "close")
 		}
 		peer, err := x509svid.IDFromCert(r.TLS.PeerCertificates[0])
 		if err != nil {
@@ -89,6 +103,18 @@ func outsideValidity(chain []*x509.Certificate, now time.Time) string {
 		return "the client's SVID is not valid before " + notBefore.UTC().Format(time.RFC3339)
 	}
 	return ""
+}
+
+// nearExpiry reports whether chain's earliest NotAfter lies within the last
+// third of the leaf's life, counted from start.
+func nearExpiry(chain []*x509.Certificate, start, now time.Time) bool {
+	notAfter := chain[0].NotAfter
+	for _, c := range chain[1:] {
+		if c.NotAfter.Before(notAfter) {
+			notAfter = c.NotAfter
+		}
+	}
+	return notAfter.Sub(now) <= chain[0].NotAfter.Sub(start)/3
 }
 
 // expiredPeer answers 401 svid_expired and closes the connection.

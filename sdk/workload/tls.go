@@ -1,12 +1,14 @@
 package workload
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -69,19 +71,30 @@ func AuthorizePolicy(p PolicySource, self spiffeid.ID) Authorizer {
 // an SPIFFE ID with a path, carry the clientAuth extended key usage and the
 // digitalSignature key usage, and then pass authorize. VerifyConnection runs
 // on every connection, resumed sessions included.
+//
+// Sessions are resumed only while the server presents the same SVID as when
+// the session was made and the client's leaf does not expire within a
+// quarter of its life (at most 5 s): otherwise a full handshake exchanges
+// the current SVIDs (WrapSession/UnwrapSession; do not replace them).
 func ServerTLSConfig(src Source, authorize Authorizer) (*tls.Config, error) {
 	if err := checkArgs(src, authorize); err != nil {
 		return nil, err
 	}
 	certs := &certCache{src: src}
-	return &tls.Config{
+	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		ClientAuth: tls.RequireAnyClientCert,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return certs.get()
 		},
 		VerifyConnection: verifier(src, authorize, x509.ExtKeyUsageClientAuth),
-	}, nil
+	}
+	// The closures hold this pointer: a clone (http.Server clones its
+	// TLSConfig) encrypts and decrypts tickets with this one's keys.
+	g := &resumeGuard{cfg: cfg, certs: certs, ages: newLeafAges(), now: time.Now}
+	cfg.WrapSession = g.wrap
+	cfg.UnwrapSession = g.unwrap
+	return cfg, nil
 }
 
 // ClientTLSConfig returns a TLS (≥ 1.2) client configuration that presents
@@ -163,18 +176,25 @@ type certCache struct {
 type cachedCert struct {
 	svid *x509svid.SVID
 	cert *tls.Certificate
+	fp   [sha256.Size]byte // SHA-256 of the leaf
 }
 
 func (c *certCache) get() (*tls.Certificate, error) {
+	cert, _, err := c.current()
+	return cert, err
+}
+
+// current returns the source's SVID as a certificate and its leaf's SHA-256.
+func (c *certCache) current() (*tls.Certificate, [sha256.Size]byte, error) {
 	svid, err := c.src.GetX509SVID()
 	if err != nil {
-		return nil, fmt.Errorf("workload: no SVID to present: %w", err)
+		return nil, [sha256.Size]byte{}, fmt.Errorf("workload: no SVID to present: %w", err)
 	}
 	if svid == nil || len(svid.Certificates) == 0 || svid.PrivateKey == nil {
-		return nil, errors.New("workload: the source returned an empty SVID")
+		return nil, [sha256.Size]byte{}, errors.New("workload: the source returned an empty SVID")
 	}
 	if l := c.last.Load(); l != nil && l.svid == svid {
-		return l.cert, nil
+		return l.cert, l.fp, nil
 	}
 	cert := &tls.Certificate{
 		Certificate: make([][]byte, 0, len(svid.Certificates)),
@@ -184,6 +204,7 @@ func (c *certCache) get() (*tls.Certificate, error) {
 	for _, c := range svid.Certificates {
 		cert.Certificate = append(cert.Certificate, c.Raw)
 	}
-	c.last.Store(&cachedCert{svid: svid, cert: cert})
-	return cert, nil
+	fp := sha256.Sum256(svid.Certificates[0].Raw)
+	c.last.Store(&cachedCert{svid: svid, cert: cert, fp: fp})
+	return cert, fp, nil
 }

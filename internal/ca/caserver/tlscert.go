@@ -90,13 +90,25 @@ func (c *certSource) get(ctx context.Context) (*tls.Certificate, error) {
 		}
 		leaf := cert.Leaf
 		c.cur, c.notAfter = cert, leaf.NotAfter
-		c.renewAt = leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
+		c.renewAt = renewalTime(leaf.NotBefore, leaf.NotAfter, c.s.now())
 		c.retryAt = time.Time{}
 		c.mu.Unlock()
 		c.s.log.InfoContext(ctx, "svid issued", "spiffe_id", c.s.selfID.String(), "method", "self",
 			"serial", leaf.SerialNumber.Text(16), "expires_at", leaf.NotAfter.UTC().Format(time.RFC3339))
 		return cert, nil
 	}
+}
+
+// renewalTime is half-way between issued (when the certificate was
+// obtained) and notAfter. The CA backdates NotBefore (30 s for clock skew),
+// so half-life measured from NotBefore would already be past with a short
+// svid_ttl, and the certificate would be re-issued on every handshake.
+func renewalTime(notBefore, notAfter, issued time.Time) time.Time {
+	start := issued
+	if start.Before(notBefore) {
+		start = notBefore
+	}
+	return start.Add(notAfter.Sub(start) / 2)
 }
 
 // issue creates a key and has the CA issue the serving SVID for it.

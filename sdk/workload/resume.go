@@ -1,0 +1,163 @@
+package workload
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"sync"
+	"time"
+)
+
+// Session resumption guard (ServerTLSConfig).
+//
+// A resumed TLS session carries the certificates of the full handshake
+// that created it. crypto/tls checks before resuming that the client's
+// certificate has not expired, but VerifyConnection runs a few
+// milliseconds later and would then reject an SVID that expired in
+// between; and a client resuming a session made before the server renewed
+// its SVID verifies the older server certificate. The server therefore
+// records in each ticket (SessionState.Extra) its own leaf's fingerprint
+// and the client leaf's validity, and refuses to resume (a full handshake
+// follows, with the current SVIDs) when the server has renewed since or
+// the client leaf expires within resumeMargin.
+
+// resumeExtraPrefix starts our SessionState.Extra entry (id and version,
+// so that other layers' entries are told apart).
+var resumeExtraPrefix = []byte("gatehouse-workload-resume/1\x00")
+
+// resumeExtraLen is the entry's length: prefix, server leaf SHA-256,
+// client leaf start of life and NotAfter (Unix nanoseconds).
+var resumeExtraLen = len(resumeExtraPrefix) + sha256.Size + 16
+
+// maxResumeMargin caps resumeMargin.
+const maxResumeMargin = 5 * time.Second
+
+// resumeMargin is how long before the client leaf's NotAfter a session is
+// no longer resumed: a quarter of its life (the client renews at half-life,
+// so by then it holds a newer SVID), at most 5 s.
+func resumeMargin(life time.Duration) time.Duration {
+	return min(maxResumeMargin, max(life, 0)/4)
+}
+
+type resumeInfo struct {
+	serverFP      [sha256.Size]byte
+	clientStart   time.Time
+	clientExpires time.Time
+}
+
+func (r resumeInfo) encode() []byte {
+	b := make([]byte, 0, resumeExtraLen)
+	b = append(b, resumeExtraPrefix...)
+	b = append(b, r.serverFP[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.clientStart.UnixNano()))
+	return binary.BigEndian.AppendUint64(b, uint64(r.clientExpires.UnixNano()))
+}
+
+// findResumeInfo returns our entry of extra; false when there is none (a
+// ticket from another configuration) or it is malformed.
+func findResumeInfo(extra [][]byte) (resumeInfo, bool) {
+	for _, e := range extra {
+		if len(e) != resumeExtraLen || !bytes.HasPrefix(e, resumeExtraPrefix) {
+			continue
+		}
+		var r resumeInfo
+		rest := e[len(resumeExtraPrefix):]
+		copy(r.serverFP[:], rest)
+		rest = rest[sha256.Size:]
+		r.clientStart = time.Unix(0, int64(binary.BigEndian.Uint64(rest)))
+		r.clientExpires = time.Unix(0, int64(binary.BigEndian.Uint64(rest[8:])))
+		return r, true
+	}
+	return resumeInfo{}, false
+}
+
+// resumeGuard implements WrapSession and UnwrapSession for a server
+// configuration.
+type resumeGuard struct {
+	cfg   *tls.Config // EncryptTicket/DecryptTicket with its ticket keys
+	certs *certCache  // the server's current SVID
+	ages  *leafAges
+	now   func() time.Time
+}
+
+// wrap records the server's current leaf and the client leaf's validity,
+// then encrypts the session as crypto/tls would.
+func (g *resumeGuard) wrap(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+	if _, fp, err := g.certs.current(); err == nil && len(cs.PeerCertificates) > 0 {
+		leaf := cs.PeerCertificates[0]
+		ss.Extra = append(ss.Extra, resumeInfo{
+			serverFP:      fp,
+			clientStart:   g.ages.start(leaf, g.now()),
+			clientExpires: leaf.NotAfter,
+		}.encode())
+	}
+	return g.cfg.EncryptTicket(cs, ss)
+}
+
+// unwrap decrypts a ticket and returns nil (a full handshake) unless the
+// server still presents the same SVID and the client leaf is not about to
+// expire.
+func (g *resumeGuard) unwrap(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+	ss, err := g.cfg.DecryptTicket(identity, cs)
+	if err != nil || ss == nil {
+		return nil, nil //nolint:nilerr // an unusable ticket means a full handshake
+	}
+	info, ok := findResumeInfo(ss.Extra)
+	if !ok {
+		return nil, nil
+	}
+	if _, fp, err := g.certs.current(); err != nil || fp != info.serverFP {
+		return nil, nil // renewed (or no SVID): present the current one
+	}
+	margin := resumeMargin(info.clientExpires.Sub(info.clientStart))
+	if !g.now().Add(margin).Before(info.clientExpires) {
+		return nil, nil // the client's SVID is about to expire: it must present its new one
+	}
+	return ss, nil
+}
+
+// maxLeafAges bounds leafAges; past it, expired entries are dropped, and
+// everything if that is not enough.
+const maxLeafAges = 4096
+
+// leafAges remembers when each peer leaf was first seen, so that its life
+// is measured from then: certificate authorities backdate NotBefore (ours
+// by 30 s, SPIRE by 10 s), which for short-lived SVIDs dwarfs their real
+// life.
+type leafAges struct {
+	mu   sync.Mutex
+	seen map[[sha256.Size]byte]leafAge
+}
+
+type leafAge struct{ first, notAfter time.Time }
+
+func newLeafAges() *leafAges { return &leafAges{seen: map[[sha256.Size]byte]leafAge{}} }
+
+// start returns the start of leaf's life: when it was first seen, or its
+// NotBefore when that is later.
+func (a *leafAges) start(leaf *x509.Certificate, now time.Time) time.Time {
+	fp := sha256.Sum256(leaf.Raw)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, ok := a.seen[fp]
+	if !ok {
+		if len(a.seen) >= maxLeafAges {
+			for k, v := range a.seen {
+				if now.After(v.notAfter) {
+					delete(a.seen, k)
+				}
+			}
+			if len(a.seen) >= maxLeafAges {
+				clear(a.seen)
+			}
+		}
+		e = leafAge{first: now, notAfter: leaf.NotAfter}
+		a.seen[fp] = e
+	}
+	if e.first.Before(leaf.NotBefore) {
+		return leaf.NotBefore
+	}
+	return e.first
+}

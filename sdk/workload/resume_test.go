@@ -1,0 +1,87 @@
+package workload_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/sdk/workload"
+)
+
+// TestResumptionRefusedNearClientExpiry: a client whose SVID is about to
+// expire does a full handshake (presenting its renewed SVID) instead of
+// resuming a session whose client certificate would expire moments later.
+func TestResumptionRefusedNearClientExpiry(t *testing.T) {
+	for _, version := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			t.Parallel()
+			e := newMTEnv(t)
+			srv := pkiServe(t, mustServerConfig(t, e.source(e.inter.issue(t, nil, serverIDs)), workload.AuthorizeID(clientID)))
+			notAfter := time.Now().Add(4 * time.Second) // margin: a quarter of its life, 1 s
+			old := e.inter.issue(t, func(c *x509.Certificate) { c.NotAfter = notAfter }, clientIDs)
+			csrc := e.source(old)
+			ccfg := mustClientConfig(t, csrc, workload.AuthorizeID(serverID))
+			ccfg.MaxVersion = version
+			ccfg.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+			connect := func(wantResume bool) pkiResult {
+				t.Helper()
+				cliErr, cs, res := srv.dial(t, ccfg)
+				if cliErr != nil || res.err != nil {
+					t.Fatalf("connection refused: client %v, server %v", cliErr, res.err)
+				}
+				if cs.DidResume != wantResume || res.state.DidResume != wantResume {
+					t.Fatalf("DidResume client %v server %v, want %v", cs.DidResume, res.state.DidResume, wantResume)
+				}
+				return res
+			}
+			connect(false)
+			connect(true) // far from expiry: resumed
+			// The client renews at half-life; its session still holds the old one.
+			renewed := e.inter.issue(t, nil, clientIDs)
+			csrc.svid.Store(renewed)
+			time.Sleep(time.Until(notAfter.Add(-500 * time.Millisecond)))
+			res := connect(false)
+			if !res.state.PeerCertificates[0].Equal(renewed.Certificates[0]) {
+				t.Fatal("the full handshake did not present the renewed client SVID")
+			}
+			connect(true) // the new session resumes again
+		})
+	}
+}
+
+// TestResumptionRefusedAfterServerRenewal: once the server has renewed its
+// SVID, a session made with the previous one is not resumed (the client
+// would verify the older server certificate): a full handshake presents
+// the new one.
+func TestResumptionRefusedAfterServerRenewal(t *testing.T) {
+	for _, version := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			e := newMTEnv(t)
+			ssrc := e.source(e.inter.issue(t, nil, serverIDs))
+			srv := pkiServe(t, mustServerConfig(t, ssrc, workload.AuthorizeID(clientID)))
+			ccfg := mustClientConfig(t, e.source(e.inter.issue(t, nil, clientIDs)), workload.AuthorizeID(serverID))
+			ccfg.MaxVersion = version
+			ccfg.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+			connect := func(wantResume bool) tls.ConnectionState {
+				t.Helper()
+				cliErr, cs, res := srv.dial(t, ccfg)
+				if cliErr != nil || res.err != nil {
+					t.Fatalf("connection refused: client %v, server %v", cliErr, res.err)
+				}
+				if cs.DidResume != wantResume || res.state.DidResume != wantResume {
+					t.Fatalf("DidResume client %v server %v, want %v", cs.DidResume, res.state.DidResume, wantResume)
+				}
+				return cs
+			}
+			connect(false)
+			connect(true)
+			renewed := e.inter.issue(t, nil, serverIDs)
+			ssrc.svid.Store(renewed)
+			if cs := connect(false); !cs.PeerCertificates[0].Equal(renewed.Certificates[0]) {
+				t.Fatal("the client did not see the renewed server SVID")
+			}
+			connect(true)
+		})
+	}
+}

@@ -106,13 +106,7 @@ func (s *Server) handleBundle(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return unavailable(fmt.Errorf("bundle: %w", err))
 	}
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(b)
-	}
+	writeDocument(w, r, "no-cache", b)
 	return nil
 }
 
@@ -133,12 +127,17 @@ func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return asAPIError(fmt.Errorf("marshal policy: %w", err))
 	}
-	w.Header().Set("Cache-Control", "no-store")
+	writeDocument(w, r, "no-store", b)
+	return nil
+}
+
+// writeDocument answers 200 with the JSON document b (no body for HEAD).
+func writeDocument(w http.ResponseWriter, r *http.Request, cacheControl string, b []byte) {
+	w.Header().Set("Cache-Control", cacheControl)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b)
 	}
-	return nil
 }

@@ -32,6 +32,10 @@
 #   BENCH_REBAC_RELOAD       1: drop and load the graph again
 #   BENCH_PG_DSN             PostgreSQL server          (default postgres://root@127.0.0.1:5432/test?sslmode=disable)
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+SCRIPT_NAME=authz.sh
+LOG_TAG=authzbench
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PARTS=${BENCH_AUTHZ_PARTS:-rebac decide http}
@@ -48,43 +52,29 @@ CLK_TCK=$(getconf CLK_TCK)
 RESULTS="$ROOT/bench/results"
 OUT="$RESULTS/authz.md"
 
-for tool in jq awk; do
-	command -v "$tool" >/dev/null || { echo "authz.sh: $tool is required" >&2; exit 1; }
-done
+require_tools jq awk
 for v in COUNT CONC CALLS UNCACHED CACHED; do
-	[[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "authz.sh: $v must be a positive integer" >&2; exit 1; }
+	require_posint "$v" "${!v}"
 done
 for d in "$DURATION" "$WARMUP"; do
-	[[ "$d" =~ ^[0-9]+(ms|s|m)$ ]] || { echo "authz.sh: duration $d: use e.g. 20s, 500ms or 1m" >&2; exit 1; }
+	check_duration "$d" 20s
 done
-has() { [[ " $PARTS " == *" $1 "* ]]; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-authzbench.XXXXXX")
 SRV_PID=""
 FAIL=0
 
-log() { printf '[authzbench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-
 cleanup() {
-	if [[ -n "$SRV_PID" ]]; then
-		kill -TERM "$SRV_PID" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$SRV_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$SRV_PID" 2>/dev/null || true
-		wait "$SRV_PID" 2>/dev/null || true
-	fi
+	stop_pid "$SRV_PID"
 	rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+set_traps
 
 cd "$ROOT"
 log "building bench/load and bench/authzbench"
 go build -o "$WORK/load" ./bench/load
 go build -o "$WORK/authzbench" ./bench/authzbench
-START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+START_LOAD=$(load_avg)
 RUNS="$WORK/runs.jsonl"
 : >"$RUNS"
 
@@ -118,19 +108,10 @@ if has decide; then
 fi
 
 # ----------------------------------------------------------------- http
-cpu_ticks() {
-	local stat
-	stat=$(cat "/proc/$SRV_PID/stat")
-	stat=${stat##*) }
-	# shellcheck disable=SC2086
-	set -- $stat
-	echo $((${12} + ${13}))
-}
-
 run_load() { # target round url body expect
 	local target=$1 round=$2 url=$3 body=$4 expect=$5 out t0 t1
 	log "http round $round/$COUNT: $target"
-	t0=$(cpu_ticks)
+	t0=$(cpu_ticks "$SRV_PID")
 	if ! out=$("$WORK/load" -mode post -url "$url" -body-file "$body" -token "$TOKEN" -expect-substring "$expect" \
 		-c "$CONC" -d "$DURATION" -warmup "$WARMUP" 2>"$WORK/load.err"); then
 		log "load failed ($target round $round):"
@@ -138,7 +119,7 @@ run_load() { # target round url body expect
 		FAIL=1
 		return 0
 	fi
-	t1=$(cpu_ticks)
+	t1=$(cpu_ticks "$SRV_PID")
 	[[ -s "$WORK/load.err" ]] && cat "$WORK/load.err" >&2
 	jq -c --arg t "$target" --argjson r "$round" --argjson ticks "$((t1 - t0))" --argjson hz "$CLK_TCK" \
 		'{bench:"http", target:$t, round:$r} + . + {server_cpu_us_per_req: (if .sent > 0 then ($ticks * 1e6 / $hz / .sent * 10 | round / 10) else 0 end)}' \
@@ -195,10 +176,7 @@ mkdir -p "$RESULTS"
 {
 	echo "# Gatehouse authorization service benchmark"
 	echo
-	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "- commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
-	echo "- $(go version)"
-	echo "- CPUs: $(nproc), load average at start: $START_LOAD, at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+	env_lines "$ROOT" "$START_LOAD"
 	echo "- command: BENCH_AUTHZ_PARTS=\"$PARTS\" BENCH_AUTHZ_DURATION=$DURATION BENCH_AUTHZ_WARMUP=$WARMUP BENCH_AUTHZ_CONCURRENCY=$CONC BENCH_AUTHZ_CALLS=$CALLS BENCH_COUNT=$COUNT BENCH_REBAC_UNCACHED=$UNCACHED BENCH_REBAC_CACHED=$CACHED${RELOAD:+ BENCH_REBAC_RELOAD=$RELOAD} bash bench/authz.sh"
 	echo
 	jq -rs --argjson count "$COUNT" -f /dev/stdin "$RUNS" <<'JQ'
@@ -258,13 +236,7 @@ JQ
 	echo "Relation checks in decide and POST /authorize are answered from the warm rebac cache; the caller token is a verified-token cache hit."
 	echo "Idle-machine estimate: 2,000,000 µs of CPU per second on 2 cores ÷ (server + load generator CPU per request) — the rate an otherwise idle machine of this kind could reach."
 	echo
-	echo "<details><summary>raw runs</summary>"
-	echo
-	echo '```'
-	cat "$RUNS"
-	echo '```'
-	echo
-	echo "</details>"
+	raw_runs "$RUNS"
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"

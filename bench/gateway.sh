@@ -28,6 +28,10 @@
 #   BENCH_GW_WARMUP       unmeasured warm-up per run   (default 2s)
 #   BENCH_COUNT           rounds of each phase         (default 3)
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+SCRIPT_NAME=gateway.sh
+LOG_TAG=gwbench
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CONC=${BENCH_GW_CONCURRENCY:-64}
@@ -38,15 +42,13 @@ CLK_TCK=$(getconf CLK_TCK)
 RESULTS="$ROOT/bench/results"
 OUT="$RESULTS/gateway.md"
 
-for tool in curl jq awk; do
-	command -v "$tool" >/dev/null || { echo "gateway.sh: $tool is required" >&2; exit 1; }
-done
-[[ "$COUNT" =~ ^[1-9][0-9]*$ ]] || { echo "gateway.sh: BENCH_COUNT must be a positive integer" >&2; exit 1; }
-[[ "$CONC" =~ ^[1-9][0-9]*$ ]] || { echo "gateway.sh: BENCH_GW_CONCURRENCY must be a positive integer" >&2; exit 1; }
+require_tools curl jq awk
+require_posint BENCH_COUNT "$COUNT"
+require_posint BENCH_GW_CONCURRENCY "$CONC"
 
 # seconds converts a duration of the form 20s, 500ms or 1m to seconds.
 seconds() {
-	[[ "$1" =~ ^([0-9]+)(ms|s|m)$ ]] || { echo "gateway.sh: duration $1: use e.g. 20s, 500ms or 1m" >&2; exit 1; }
+	check_duration "$1" 20s
 	awk -v n="${BASH_REMATCH[1]}" -v u="${BASH_REMATCH[2]}" 'BEGIN { print (u == "ms" ? n / 1000 : (u == "m" ? n * 60 : n)) }'
 }
 DURATION_S=$(seconds "$DURATION")
@@ -58,25 +60,14 @@ GW_PID=""
 MEM_PID=""
 FAIL=0
 
-log() { printf '[gwbench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-
 cleanup() {
 	if [[ -n "$MEM_PID" ]]; then
 		kill "$MEM_PID" 2>/dev/null || true
 	fi
-	if [[ -n "$GW_PID" ]]; then
-		kill -TERM "$GW_PID" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$GW_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$GW_PID" 2>/dev/null || true
-		wait "$GW_PID" 2>/dev/null || true
-	fi
+	stop_pid "$GW_PID"
 	rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+set_traps
 
 # ---------------------------------------------------------------- build
 cd "$ROOT"
@@ -106,20 +97,10 @@ TOKEN=$(jq -er .token "$WORK/addrs.json") # throwaway: its key lives only in gws
 REQ_PATH=$(jq -er .path "$WORK/addrs.json")
 log "gwserver pid $GW_PID: upstream $UPSTREAM, gateway (jwt) $GW_AUTH, gateway (no auth) $GW_NOAUTH"
 
-START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+START_LOAD=$(load_avg)
 curl -fsS "$UPSTREAM/mem" >"$WORK/mem-idle.json"
 RUNS="$WORK/runs.jsonl"
 : >"$RUNS"
-
-# cpu_ticks prints gwserver's user+system CPU time in clock ticks.
-cpu_ticks() {
-	local stat
-	stat=$(cat "/proc/$GW_PID/stat")
-	stat=${stat##*) } # drop "pid (comm) "; fields now start at 3 (state)
-	# shellcheck disable=SC2086
-	set -- $stat
-	echo $((${12} + ${13})) # utime, stime: fields 14 and 15
-}
 
 run_load() { # phase target round [load args...]
 	local phase=$1 target=$2 round=$3 url out t0 t1
@@ -135,14 +116,14 @@ run_load() { # phase target round [load args...]
 		;;
 	esac
 	log "$phase round $round/$COUNT: $target $*"
-	t0=$(cpu_ticks)
+	t0=$(cpu_ticks "$GW_PID")
 	if ! out=$("$WORK/load" -url "$url" "${args[@]}" "$@" 2>"$WORK/load.err"); then
 		log "load failed ($phase $target round $round):"
 		cat "$WORK/load.err" >&2
 		FAIL=1
 		return 0
 	fi
-	t1=$(cpu_ticks)
+	t1=$(cpu_ticks "$GW_PID")
 	[[ -s "$WORK/load.err" ]] && cat "$WORK/load.err" >&2
 	jq -c --arg p "$phase" --arg t "$target" --argjson r "$round" --argjson ticks "$((t1 - t0))" --argjson hz "$CLK_TCK" \
 		'{phase:$p, target:$t, round:$r} + . + {server_cpu_us_per_req: (if .sent > 0 then ($ticks * 1e6 / $hz / .sent * 10 | round / 10) else 0 end)}' \
@@ -192,10 +173,7 @@ mkdir -p "$RESULTS"
 {
 	echo "# Gatehouse gateway benchmark"
 	echo
-	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "- commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
-	echo "- $(go version)"
-	echo "- CPUs: $(nproc), load average at start: $START_LOAD, at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+	env_lines "$ROOT" "$START_LOAD"
 	echo "- command: BENCH_GW_CONCURRENCY=$CONC BENCH_GW_DURATION=$DURATION BENCH_GW_WARMUP=$WARMUP BENCH_COUNT=$COUNT bash bench/gateway.sh"
 	echo "- each run: GET $REQ_PATH, $CONC workers, $WARMUP warm-up, $DURATION measured; gwserver and bench/load are separate processes on the same cores"
 	echo

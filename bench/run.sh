@@ -20,6 +20,10 @@
 #                      repeat of each mode) and write the top functions to
 #                      bench/results/profile-<backend>-<alg>-<mode>.txt
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+SCRIPT_NAME=run.sh
+LOG_TAG=bench
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${BENCH_DURATION:-20s}
@@ -34,10 +38,8 @@ PERF=${BENCH_PERF:-}
 CLK_TCK=$(getconf CLK_TCK)
 RESULTS="$ROOT/bench/results"
 
-for tool in curl jq openssl sha256sum; do
-	command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 1; }
-done
-[[ "$REPEATS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: BENCH_REPEATS must be a positive integer" >&2; exit 1; }
+require_tools curl jq openssl sha256sum
+require_posint BENCH_REPEATS "$REPEATS"
 if [[ -n "$PERF" ]]; then
 	command -v perf >/dev/null || { echo "run.sh: BENCH_PERF needs perf" >&2; exit 1; }
 fi
@@ -46,19 +48,9 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")
 SERVER_PID=""
 PG_SCHEMA=""
 
-log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-
 stop_server() {
-	if [[ -n "$SERVER_PID" ]]; then
-		kill -TERM "$SERVER_PID" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$SERVER_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-		SERVER_PID=""
-	fi
+	stop_pid "$SERVER_PID"
+	SERVER_PID=""
 }
 
 drop_schema() {
@@ -74,8 +66,7 @@ cleanup() {
 	drop_schema
 	rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+set_traps
 
 # free_port asks the kernel for an unused loopback port.
 free_port() {
@@ -109,7 +100,7 @@ log "bare signing benchmark (-benchtime $SIGN_BENCHTIME)"
 # -count 3: the report keeps the fastest of the three (noise only adds time).
 go test -run '^$' -bench 'BenchmarkSign(ES256|RS256)$' -benchtime "$SIGN_BENCHTIME" -count 3 ./internal/keys/ | tee "$WORK/sign.txt" >&2
 
-START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+START_LOAD=$(load_avg)
 RUNS="$WORK/runs.jsonl"
 : >"$RUNS"
 
@@ -184,16 +175,6 @@ create_client() { # json body -> prints client_secret
 	jq -er .client_secret <<<"$out"
 }
 
-# cpu_ticks prints the server's user+system CPU time in clock ticks.
-cpu_ticks() {
-	local stat
-	stat=$(cat "/proc/$SERVER_PID/stat")
-	stat=${stat##*) } # drop "pid (comm) "; fields now start at 3 (state)
-	# shellcheck disable=SC2086
-	set -- $stat
-	echo $((${12} + ${13})) # utime, stime: fields 14 and 15
-}
-
 # top_functions writes the hottest functions of a perf recording. (awk reads
 # all of its input, so no SIGPIPE reaches the pipeline under pipefail.)
 top_functions() { # perf.data out.txt
@@ -215,7 +196,7 @@ run_load() { # backend alg mode repeat
 	else
 		args+=(-client-id bench-api -client-secret "$API_SECRET" -cc-id bench-service -cc-secret "$SVC_SECRET" -scope orders:read)
 	fi
-	t0=$(cpu_ticks)
+	t0=$(cpu_ticks "$SERVER_PID")
 	if [[ -n "$PERF" && $repeat == 1 ]]; then
 		# perf samples the server (-p) for as long as the load tool runs.
 		local prof="$WORK/perf-$backend-$alg-$mode.data"
@@ -227,7 +208,7 @@ run_load() { # backend alg mode repeat
 	else
 		out=$("$WORK/load" "${args[@]}")
 	fi
-	t1=$(cpu_ticks)
+	t1=$(cpu_ticks "$SERVER_PID")
 	jq -c --arg b "$backend" --arg a "$alg" --argjson ticks "$((t1 - t0))" --argjson hz "$CLK_TCK" \
 		'{backend:$b, alg:$a} + . + {server_cpu_us_per_req: (if .sent > 0 then ($ticks * 1e6 / $hz / .sent * 10 | round / 10) else 0 end)}' \
 		<<<"$out" | tee -a "$RUNS" >&2
@@ -259,22 +240,13 @@ mkdir -p "$RESULTS"
 {
 	echo "# Gatehouse benchmark results"
 	echo
-	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "- commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
-	echo "- $(go version)"
-	echo "- CPUs: $(nproc), load average at start: $START_LOAD, at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+	env_lines "$ROOT" "$START_LOAD"
 	echo "- command: BENCH_DURATION=$DURATION BENCH_REPEATS=$REPEATS BENCH_CONCURRENCY=$CONC bash bench/run.sh"
 	echo "- each run: $CONC workers, $WARMUP warm-up, $DURATION measured; medians of $REPEATS runs${PERF:+ (perf sampling the first repeat)}"
 	echo
 	"$WORK/report" -runs "$RUNS" -sign "$WORK/sign.txt"
 	echo
-	echo "<details><summary>raw runs</summary>"
-	echo
-	echo '```'
-	cat "$RUNS"
-	echo '```'
-	echo
-	echo "</details>"
+	raw_runs "$RUNS"
 } >"$RESULTS/latest.md.tmp"
 mv "$RESULTS/latest.md.tmp" "$RESULTS/latest.md"
 cat "$RESULTS/latest.md"

@@ -34,6 +34,10 @@
 #                         (bench/results/workload-{ca,serve}.{pprof,txt})
 #   BENCH_COUNT           rounds of every part             (default 3)
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+SCRIPT_NAME=workload.sh
+LOG_TAG=wlbench
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PARTS=${BENCH_WL_PARTS:-issue handshake http}
@@ -49,47 +53,33 @@ CLK_TCK=$(getconf CLK_TCK)
 RESULTS="$ROOT/bench/results"
 OUT="$RESULTS/workload.md"
 
-for tool in jq getconf; do
-	command -v "$tool" >/dev/null || { echo "workload.sh: $tool is required" >&2; exit 1; }
-done
+require_tools jq getconf
 for v in COUNT CONC HANDSHAKES CALLS; do
-	[[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "workload.sh: $v must be a positive integer" >&2; exit 1; }
+	require_posint "$v" "${!v}"
 done
 for d in "$DURATION" "$WARMUP"; do
-	[[ "$d" =~ ^[0-9]+(ms|s|m)$ ]] || { echo "workload.sh: duration $d: use e.g. 5s, 500ms or 1m" >&2; exit 1; }
+	check_duration "$d" 5s
 done
-has() { [[ " $PARTS " == *" $1 "* ]]; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-wlbench.XXXXXX")
 SRV_PID=""
 FAIL=0
 
-log() { printf '[wlbench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-
 stop_server() {
-	if [[ -n "$SRV_PID" ]]; then
-		kill -TERM "$SRV_PID" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$SRV_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$SRV_PID" 2>/dev/null || true
-		wait "$SRV_PID" 2>/dev/null || true
-		SRV_PID=""
-	fi
+	stop_pid "$SRV_PID"
+	SRV_PID=""
 }
 cleanup() {
 	stop_server
 	rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+set_traps
 
 cd "$ROOT"
 mkdir -p "$RESULTS"
 log "building bench/mtlsbench"
 go build -o "$WORK/mtlsbench" ./bench/mtlsbench
-START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+START_LOAD=$(load_avg)
 RUNS="$WORK/runs.jsonl"
 : >"$RUNS"
 
@@ -150,30 +140,20 @@ profile_top() {
 		log "profile: bench/results/workload-$1.txt" || log "go tool pprof failed on workload-$1.pprof"
 }
 
-# cpu_ticks prints the server's user+system CPU time in clock ticks.
-cpu_ticks() {
-	local stat
-	stat=$(cat "/proc/$SRV_PID/stat")
-	stat=${stat##*) } # drop "pid (comm) "; fields now start at 3 (state)
-	# shellcheck disable=SC2086
-	set -- $stat
-	echo $((${12} + ${13})) # utime, stime: fields 14 and 15
-}
-
 # run_load runs a load subcommand against the running server and records
 # its line with the server's CPU per request (bootstrap issuances included).
 run_load() { # part round sub args...
 	local part=$1 round=$2 out t0 t1
 	shift 2
 	log "$part round $round/$COUNT: $*"
-	t0=$(cpu_ticks)
+	t0=$(cpu_ticks "$SRV_PID")
 	if ! out=$("$WORK/mtlsbench" "$@" -c "$CONC" -d "$DURATION" -warmup "$WARMUP" 2>"$WORK/load.err"); then
 		log "mtlsbench $1 failed ($part round $round):"
 		cat "$WORK/load.err" >&2
 		FAIL=1
 		return 0
 	fi
-	t1=$(cpu_ticks)
+	t1=$(cpu_ticks "$SRV_PID")
 	[[ -s "$WORK/load.err" ]] && cat "$WORK/load.err" >&2
 	record "$(jq -nc --arg p "$part" --argjson r "$round" --argjson ticks "$((t1 - t0))" --argjson hz "$CLK_TCK" --argjson n "$(jq '.sent + (.bootstrap // 0)' <<<"$out")" \
 		'{part:$p, round:$r, server_cpu_s: ($ticks / $hz), server_cpu_us_per_req: (if $n > 0 then ($ticks * 1e6 / $hz / $n * 10 | round / 10) else 0 end)}')" <<<"$out"
@@ -234,10 +214,7 @@ mkdir -p "$RESULTS"
 {
 	echo "# Gatehouse workload identity benchmark"
 	echo
-	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "- commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
-	echo "- $(go version)"
-	echo "- CPUs: $(nproc), load average at start: $START_LOAD, at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+	env_lines "$ROOT" "$START_LOAD"
 	echo "- command: BENCH_WL_PARTS=\"$PARTS\" BENCH_WL_CONCURRENCY=$CONC BENCH_WL_DURATION=$DURATION BENCH_WL_WARMUP=$WARMUP BENCH_WL_HANDSHAKES=$HANDSHAKES BENCH_WL_CALLS=$CALLS BENCH_WL_H2=$H2 BENCH_COUNT=$COUNT bash bench/workload.sh"
 	echo "- load runs: $CONC workers, each on its own keep-alive connection, $WARMUP warm-up, $DURATION measured, closed loop; servers and load generator are separate processes on the same cores"
 	echo
@@ -305,13 +282,7 @@ JQ
 	echo "CA CPU per issuance = the CA process's user+system CPU over a run ÷ (requests sent, warm-up included, + the join-token bootstraps); it includes TLS, HTTP, JSON and the verification of the caller's SVID chain (verified once per presented chain, then cached; the dates are checked on every renewal)."
 	echo "Handshakes run one at a time over loopback TCP with client and server in one process: CPU per handshake covers both ends, the TCP connection and Go's default key exchange."
 	echo
-	echo "<details><summary>raw runs</summary>"
-	echo
-	echo '```'
-	cat "$RUNS"
-	echo '```'
-	echo
-	echo "</details>"
+	raw_runs "$RUNS"
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"

@@ -106,7 +106,7 @@ func serialsOf(srcs ...*workload.CASource) (stop func() []int) {
 
 // TestWorkloadRotationUnderTraffic: orders calls payments over mTLS for
 // ~20 s from six goroutines (keep-alive, new connections, resumed
-// sessions) while both SVIDs (svid_ttl 2s) renew and the intermediate
+// sessions) while both SVIDs (svid_ttl 3s) renew and the intermediate
 // rotates (its natural schedule plus RotateNow midway): no request fails,
 // both workloads renew several times, several intermediates are seen in
 // the peers' chains.
@@ -122,7 +122,7 @@ func TestWorkloadRotationUnderTraffic(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Run("intermediate", func(t *testing.T) {
 				driver, dsn := b.dsn(t)
-				rw := newRotationWorld(t, driver, dsn, wlSetup{svidTTL: 2 * time.Second, interTTL: 8 * time.Second, refresh: time.Second})
+				rw := newRotationWorld(t, driver, dsn, wlSetup{svidTTL: 3 * time.Second, interTTL: 8 * time.Second, refresh: time.Second})
 				stopSerials := serialsOf(rw.payments, rw.orders)
 				start := time.Now()
 				tr := startTraffic(rw.url, ordersID, rotationClients(t, rw.orders))
@@ -134,11 +134,11 @@ func TestWorkloadRotationUnderTraffic(t *testing.T) {
 				tr.halt()
 				serials := stopSerials()
 				rw.check(t, tr, serials, 2, 1)
-				checkRenewalRate(t, serials, time.Since(start), 2*time.Second)
+				checkRenewalRate(t, serials, time.Since(start), 3*time.Second)
 			})
 			t.Run("root", func(t *testing.T) {
 				driver, dsn := b.dsn(t)
-				rw := newRotationWorld(t, driver, dsn, wlSetup{svidTTL: 2 * time.Second, interTTL: 8 * time.Second,
+				rw := newRotationWorld(t, driver, dsn, wlSetup{svidTTL: 3 * time.Second, interTTL: 8 * time.Second,
 					refresh: time.Second, rootTTL: 40 * time.Second})
 				stopSerials := serialsOf(rw.payments, rw.orders)
 				start := time.Now()
@@ -164,7 +164,7 @@ func TestWorkloadRotationUnderTraffic(t *testing.T) {
 				roots := maxRoots()
 				serials := stopSerials()
 				rw.check(t, tr, serials, 2, 2)
-				checkRenewalRate(t, serials, time.Since(start), 2*time.Second)
+				checkRenewalRate(t, serials, time.Since(start), 3*time.Second)
 				if roots[0] < 2 || roots[1] < 2 {
 					t.Errorf("the workloads' bundles never held two roots (old+new): payments %d, orders %d", roots[0], roots[1])
 				}

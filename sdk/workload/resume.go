@@ -97,8 +97,8 @@ func (g *resumeGuard) wrap(cs tls.ConnectionState, ss *tls.SessionState) ([]byte
 }
 
 // unwrap decrypts a ticket and returns nil (a full handshake) unless the
-// server still presents the same SVID and the client leaf is not about to
-// expire.
+// server still presents the same SVID and neither it nor the client leaf is
+// about to expire.
 func (g *resumeGuard) unwrap(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 	ss, err := g.cfg.DecryptTicket(identity, cs)
 	if err != nil || ss == nil {
@@ -108,12 +108,22 @@ func (g *resumeGuard) unwrap(identity []byte, cs tls.ConnectionState) (*tls.Sess
 	if !ok {
 		return nil, nil
 	}
-	if _, fp, err := g.certs.current(); err != nil || fp != info.serverFP {
+	own, fp, err := g.certs.current()
+	if err != nil || fp != info.serverFP {
 		return nil, nil // renewed (or no SVID): present the current one
 	}
+	now := g.now()
 	margin := resumeMargin(info.clientExpires.Sub(info.clientStart))
-	if !g.now().Add(margin).Before(info.clientExpires) {
+	if !now.Add(margin).Before(info.clientExpires) {
 		return nil, nil // the client's SVID is about to expire: it must present its new one
+	}
+	// Our own SVID about to expire (a late renewal): the client would check
+	// the session's certificate a moment before verifying it again, and
+	// could see it expire in between. A full handshake presents whatever the
+	// source holds by then.
+	ownExpires := own.Leaf.NotAfter
+	if !now.Add(resumeMargin(ownExpires.Sub(g.ages.start(own.Leaf, now)))).Before(ownExpires) {
+		return nil, nil
 	}
 	return ss, nil
 }

@@ -85,3 +85,30 @@ func TestResumptionRefusedAfterServerRenewal(t *testing.T) {
 		})
 	}
 }
+
+// TestResumptionRefusedNearServerExpiry: a server whose own SVID is about to
+// expire (its renewal is late) does a full handshake instead of resuming, so
+// the client never checks a session certificate that expires between
+// crypto/tls's resumption check and VerifyConnection.
+func TestResumptionRefusedNearServerExpiry(t *testing.T) {
+	e := newMTEnv(t)
+	short := e.inter.issue(t, func(c *x509.Certificate) { c.NotAfter = time.Now().Add(6 * time.Second) }, serverIDs)
+	srv := pkiServe(t, mustServerConfig(t, e.source(short), workload.AuthorizeID(clientID)))
+	ccfg := mustClientConfig(t, e.source(e.inter.issue(t, nil, clientIDs)), workload.AuthorizeID(serverID))
+	ccfg.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+	connect := func(wantResume bool) {
+		t.Helper()
+		cliErr, cs, res := srv.dial(t, ccfg)
+		if cliErr != nil || res.err != nil {
+			t.Fatalf("connection refused: client %v, server %v", cliErr, res.err)
+		}
+		if cs.DidResume != wantResume {
+			t.Fatalf("DidResume %v, want %v", cs.DidResume, wantResume)
+		}
+	}
+	connect(false)
+	connect(true)
+	// Within the margin (min(5 s, ¼ of ~6 s) ≈ 1.5 s) of the server's expiry.
+	time.Sleep(time.Until(short.Certificates[0].NotAfter.Add(-time.Second)))
+	connect(false)
+}

@@ -21,7 +21,7 @@ import (
 // records in each ticket (SessionState.Extra) its own leaf's fingerprint
 // and the client leaf's validity, and refuses to resume (a full handshake
 // follows, with the current SVIDs) when the server has renewed since or
-// the client leaf expires within resumeMargin.
+// either leaf expires within resumeMargin.
 
 // resumeExtraPrefix starts our SessionState.Extra entry (id and version,
 // so that other layers' entries are told apart).
@@ -34,11 +34,15 @@ var resumeExtraLen = len(resumeExtraPrefix) + sha256.Size + 16
 // maxResumeMargin caps resumeMargin.
 const maxResumeMargin = 5 * time.Second
 
-// resumeMargin is how long before the client leaf's NotAfter a session is
-// no longer resumed: a quarter of its life (the client renews at half-life,
-// so by then it holds a newer SVID), at most 5 s.
+// resumeMargin is how long before a leaf's NotAfter (the client's, or the
+// server's own) a session is no longer resumed: two fifths of its life, at
+// most 5 s. Sources renew at half of the remaining life ±10%, so by then
+// the workload holds a newer SVID and the full handshake costs nothing
+// extra; the margin must cover a stalled handshake (on a loaded machine
+// under -race, ~0.8 s has been seen between the server's resumption
+// decision and the peer's verification).
 func resumeMargin(life time.Duration) time.Duration {
-	return min(maxResumeMargin, max(life, 0)/4)
+	return min(maxResumeMargin, max(life, 0)*2/5)
 }
 
 type resumeInfo struct {
@@ -85,10 +89,10 @@ type resumeGuard struct {
 // wrap records the server's current leaf and the client leaf's validity,
 // then encrypts the session as crypto/tls would.
 func (g *resumeGuard) wrap(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-	if _, fp, err := g.certs.current(); err == nil && len(cs.PeerCertificates) > 0 {
+	if own, err := g.certs.current(); err == nil && len(cs.PeerCertificates) > 0 {
 		leaf := cs.PeerCertificates[0]
 		ss.Extra = append(ss.Extra, resumeInfo{
-			serverFP:      fp,
+			serverFP:      own.fp,
 			clientStart:   g.ages.start(leaf, g.now()),
 			clientExpires: leaf.NotAfter,
 		}.encode())
@@ -108,8 +112,8 @@ func (g *resumeGuard) unwrap(identity []byte, cs tls.ConnectionState) (*tls.Sess
 	if !ok {
 		return nil, nil
 	}
-	own, fp, err := g.certs.current()
-	if err != nil || fp != info.serverFP {
+	own, err := g.certs.current()
+	if err != nil || own.fp != info.serverFP {
 		return nil, nil // renewed (or no SVID): present the current one
 	}
 	now := g.now()
@@ -120,9 +124,10 @@ func (g *resumeGuard) unwrap(identity []byte, cs tls.ConnectionState) (*tls.Sess
 	// Our own SVID about to expire (a late renewal): the client would check
 	// the session's certificate a moment before verifying it again, and
 	// could see it expire in between. A full handshake presents whatever the
-	// source holds by then.
-	ownExpires := own.Leaf.NotAfter
-	if !now.Add(resumeMargin(ownExpires.Sub(g.ages.start(own.Leaf, now)))).Before(ownExpires) {
+	// source holds by then. Its life counts from when the server first took
+	// it from the source (not from its backdated NotBefore).
+	ownExpires := own.cert.Leaf.NotAfter
+	if !now.Add(resumeMargin(ownExpires.Sub(own.first))).Before(ownExpires) {
 		return nil, nil
 	}
 	return ss, nil

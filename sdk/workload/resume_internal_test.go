@@ -38,7 +38,9 @@ func TestResumeInfoRoundTrip(t *testing.T) {
 
 func TestResumeMargin(t *testing.T) {
 	for _, tc := range []struct{ life, want time.Duration }{
-		{2 * time.Second, 500 * time.Millisecond},
+		{2 * time.Second, 800 * time.Millisecond},
+		{3 * time.Second, 1200 * time.Millisecond},
+		{10 * time.Second, 4 * time.Second},
 		{time.Hour, 5 * time.Second},
 		{20 * time.Second, 5 * time.Second},
 		{-time.Second, 0},

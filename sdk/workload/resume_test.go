@@ -18,7 +18,7 @@ func TestResumptionRefusedNearClientExpiry(t *testing.T) {
 			t.Parallel()
 			e := newMTEnv(t)
 			srv := pkiServe(t, mustServerConfig(t, e.source(e.inter.issue(t, nil, serverIDs)), workload.AuthorizeID(clientID)))
-			notAfter := time.Now().Add(4 * time.Second) // margin: a quarter of its life, 1 s
+			notAfter := time.Now().Add(4 * time.Second) // margin: two fifths of its life, 1.6 s
 			old := e.inter.issue(t, func(c *x509.Certificate) { c.NotAfter = notAfter }, clientIDs)
 			csrc := e.source(old)
 			ccfg := mustClientConfig(t, csrc, workload.AuthorizeID(serverID))
@@ -108,7 +108,7 @@ func TestResumptionRefusedNearServerExpiry(t *testing.T) {
 	}
 	connect(false)
 	connect(true)
-	// Within the margin (min(5 s, ¼ of ~6 s) ≈ 1.5 s) of the server's expiry.
+	// Within the margin (min(5 s, ⅖ of ~6 s) ≈ 2.4 s) of the server's expiry.
 	time.Sleep(time.Until(short.Certificates[0].NotAfter.Add(-time.Second)))
 	connect(false)
 }

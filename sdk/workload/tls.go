@@ -73,8 +73,8 @@ func AuthorizePolicy(p PolicySource, self spiffeid.ID) Authorizer {
 // on every connection, resumed sessions included.
 //
 // Sessions are resumed only while the server presents the same SVID as when
-// the session was made and the client's leaf does not expire within a
-// quarter of its life (at most 5 s): otherwise a full handshake exchanges
+// the session was made and neither its own leaf nor the client's expires
+// within two fifths of its life (at most 5 s): otherwise a full handshake exchanges
 // the current SVIDs (WrapSession/UnwrapSession; do not replace them).
 func ServerTLSConfig(src Source, authorize Authorizer) (*tls.Config, error) {
 	if err := checkArgs(src, authorize); err != nil {
@@ -174,27 +174,32 @@ type certCache struct {
 }
 
 type cachedCert struct {
-	svid *x509svid.SVID
-	cert *tls.Certificate
-	fp   [sha256.Size]byte // SHA-256 of the leaf
+	svid  *x509svid.SVID
+	cert  *tls.Certificate
+	fp    [sha256.Size]byte // SHA-256 of the leaf
+	first time.Time         // when this SVID was first taken from the source
 }
 
 func (c *certCache) get() (*tls.Certificate, error) {
-	cert, _, err := c.current()
-	return cert, err
+	l, err := c.current()
+	if err != nil {
+		return nil, err
+	}
+	return l.cert, nil
 }
 
-// current returns the source's SVID as a certificate and its leaf's SHA-256.
-func (c *certCache) current() (*tls.Certificate, [sha256.Size]byte, error) {
+// current returns the source's SVID as a certificate, with its leaf's
+// SHA-256 and when it was first taken from the source.
+func (c *certCache) current() (*cachedCert, error) {
 	svid, err := c.src.GetX509SVID()
 	if err != nil {
-		return nil, [sha256.Size]byte{}, fmt.Errorf("workload: no SVID to present: %w", err)
+		return nil, fmt.Errorf("workload: no SVID to present: %w", err)
 	}
 	if svid == nil || len(svid.Certificates) == 0 || svid.PrivateKey == nil {
-		return nil, [sha256.Size]byte{}, errors.New("workload: the source returned an empty SVID")
+		return nil, errors.New("workload: the source returned an empty SVID")
 	}
 	if l := c.last.Load(); l != nil && l.svid == svid {
-		return l.cert, l.fp, nil
+		return l, nil
 	}
 	cert := &tls.Certificate{
 		Certificate: make([][]byte, 0, len(svid.Certificates)),
@@ -204,7 +209,7 @@ func (c *certCache) current() (*tls.Certificate, [sha256.Size]byte, error) {
 	for _, c := range svid.Certificates {
 		cert.Certificate = append(cert.Certificate, c.Raw)
 	}
-	fp := sha256.Sum256(svid.Certificates[0].Raw)
-	c.last.Store(&cachedCert{svid: svid, cert: cert, fp: fp})
-	return cert, fp, nil
+	l := &cachedCert{svid: svid, cert: cert, fp: sha256.Sum256(svid.Certificates[0].Raw), first: time.Now()}
+	c.last.Store(l)
+	return l, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/storage"
 	"github.com/gatehouse/gatehouse/sdk/workload"
 )
 
@@ -284,5 +285,15 @@ func TestGatewayWorkloadSecretRedacted(t *testing.T) {
 		if strings.Contains(s, "gw-workload-secret") || !strings.Contains(s, "gateway") {
 			t.Errorf("not redacted: %s", s)
 		}
+	}
+}
+
+// TestSPIFFERevocationRetentionCoversSVIDs: storage prunes a SPIFFE
+// revocation only after every SVID it can refuse has expired, i.e. after the
+// longest svid_ttl plus the longest refresh interval.
+func TestSPIFFERevocationRetentionCoversSVIDs(t *testing.T) {
+	if maxSVIDTTL+maxCARefresh >= storage.SPIFFERevocationRetention {
+		t.Fatalf("storage.SPIFFERevocationRetention %v does not outlast svid_ttl %v + refresh_interval %v",
+			storage.SPIFFERevocationRetention, maxSVIDTTL, maxCARefresh)
 	}
 }

@@ -80,11 +80,22 @@ type CAStore interface {
 	ConsumeJoinToken(ctx context.Context, hash string, now time.Time) (JoinToken, error)
 }
 
+// SPIFFERevocationRetention is how long Store.GC keeps a SPIFFE revocation:
+// longer than the longest SVID life (24 h) plus the CA's longest refresh
+// interval (10 m).
+const SPIFFERevocationRetention = 25 * time.Hour
+
 // SPIFFERevocationStore persists revoked SPIFFE IDs (table
 // spiffe_revocations): an SVID for a revoked ID issued before the revocation
 // is no longer renewed by the CA API; fresh bootstraps still work. It is
 // separate from CAStore so that the CA core's narrow store stays as it is;
 // *sqlstore.Store implements both.
+//
+// A revocation only stops the renewal of SVIDs issued before it (or up to
+// the CA's refresh interval, at most 10 m, after it), and no SVID lives
+// longer than 24 h (the ca.svid_ttl maximum): Store.GC deletes revocations
+// older than SPIFFERevocationRetention, when every SVID they could refuse
+// has expired.
 type SPIFFERevocationStore interface {
 	// RevokeSPIFFEID records that id was revoked at at (an upsert that
 	// keeps the latest time). ErrInvalid for an empty id or a zero at.

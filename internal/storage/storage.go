@@ -305,8 +305,9 @@ type Store interface {
 	CAStore
 	SPIFFERevocationStore
 	// GC deletes expired auth requests, codes, refresh tokens, sessions,
-	// revoked-token entries and used or expired join tokens; it returns how
-	// many rows it removed.
+	// revoked-token entries, used or expired join tokens, and SPIFFE
+	// revocations older than SPIFFERevocationRetention; it returns how many
+	// rows it removed.
 	GC(ctx context.Context, now time.Time) (int64, error)
 	Ping(ctx context.Context) error
 	Close() error

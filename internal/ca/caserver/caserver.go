@@ -252,7 +252,10 @@ func (s *Server) endpoint(name, method string, h handlerFunc) http.HandlerFunc {
 		e := asAPIError(err)
 		s.metrics.requests.WithLabelValues(name, e.Code).Inc()
 		level := slog.LevelInfo
-		if e.Status >= 500 {
+		switch {
+		case e.Status == http.StatusServiceUnavailable:
+			level = slog.LevelWarn // not ready yet (start-up) or storage briefly away: retried by clients
+		case e.Status >= 500:
 			level = slog.LevelError
 		}
 		// Causes never carry tokens: every error below wraps sentinel

@@ -1,6 +1,7 @@
 package caserver
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -89,4 +90,22 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestUnavailableLogsWarn: a 503 (the IdP's keys not loaded yet at start-up,
+// storage briefly away) is logged at WARN, not ERROR: clients retry it.
+func TestUnavailableLogsWarn(t *testing.T) {
+	h := newHarness(t)
+	var buf syncbuf.Buffer
+	h.srv.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := h.client(nil, nil)
+	body, _ := svidBody(t)
+	h.tokens.err = fmt.Errorf("%w: keys not loaded", auth.ErrUnavailable)
+	if a := h.do(c, http.MethodPost, "/v1/svid", "Bearer ok", body); a.status != http.StatusServiceUnavailable {
+		t.Fatalf("verifier without keys: %d %s", a.status, a.raw)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "error=temporarily_unavailable") || strings.Contains(out, "level=ERROR") {
+		t.Fatalf("want one WARN temporarily_unavailable line, got:\n%s", out)
+	}
 }

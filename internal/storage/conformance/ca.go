@@ -421,4 +421,18 @@ func testSPIFFERevocations(t *testing.T, newStore func(*testing.T) storage.Store
 		wantErr(t, rs.RevokeSPIFFEID(ctx, "", t0), storage.ErrInvalid)
 		wantErr(t, rs.RevokeSPIFFEID(ctx, a, time.Time{}), storage.ErrInvalid)
 	})
+	sub(t, newStore, "SPIFFERevocationsGC", func(t *testing.T, ctx context.Context, s storage.Store) {
+		rs := revocations(t, s)
+		now := t0.Add(48 * time.Hour)
+		const old, edge, live = "spiffe://gatehouse.test/old", "spiffe://gatehouse.test/edge", "spiffe://gatehouse.test/live"
+		must(t, rs.RevokeSPIFFEID(ctx, old, now.Add(-storage.SPIFFERevocationRetention-time.Second)))
+		must(t, rs.RevokeSPIFFEID(ctx, edge, now.Add(-storage.SPIFFERevocationRetention)))
+		must(t, rs.RevokeSPIFFEID(ctx, live, now.Add(-24*time.Hour)))
+		n, err := s.GC(ctx, now)
+		must(t, err)
+		equal(t, n, int64(2))
+		got, err := rs.ListSPIFFERevocations(ctx)
+		must(t, err)
+		equal(t, got, map[string]time.Time{live: now.Add(-24 * time.Hour)})
+	})
 }

@@ -130,7 +130,11 @@ func (s *Store) GC(ctx context.Context, now time.Time) (int64, error) {
 			}
 			total += n
 		}
-		return nil
+		// A revocation outlives every SVID it can refuse, then goes.
+		n, err := s.exec(ctx, tx, "gc", "DELETE FROM spiffe_revocations WHERE revoked_at <= ?",
+			tm(now.Add(-storage.SPIFFERevocationRetention)))
+		total += n
+		return err
 	})
 	if err != nil {
 		return 0, err

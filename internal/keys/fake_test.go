@@ -143,3 +143,37 @@ func started(t testing.TB, store storage.KeyStore, cfg Config, clk *fakeClock) *
 	t.Cleanup(m.Stop)
 	return m
 }
+
+// overlapStore makes its first n ListSigningKeys calls wait for each other,
+// so that n replicas read the same keys before any of them writes: the
+// interleaving a concurrent rotation must survive, forced rather than hoped
+// for.
+type overlapStore struct {
+	*memStore
+	n       int
+	mu      sync.Mutex
+	arrived int
+	all     chan struct{}
+}
+
+func newOverlapStore(s *memStore, n int) *overlapStore {
+	return &overlapStore{memStore: s, n: n, all: make(chan struct{})}
+}
+
+func (s *overlapStore) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	recs, err := s.memStore.ListSigningKeys(ctx)
+	s.mu.Lock()
+	s.arrived++
+	first := s.arrived <= s.n
+	if s.arrived == s.n {
+		close(s.all)
+	}
+	s.mu.Unlock()
+	if first {
+		select {
+		case <-s.all:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	return recs, err
+}

@@ -247,6 +247,53 @@ func mustKeys(t testing.TB, m *Manager) []KeyInfo {
 	return ks
 }
 
+// TestConcurrentManualRotationCreatesOneKey: two replicas whose manual
+// rotations overlap (both read the same keys before either writes) create one
+// key; the loser gets ErrConcurrentRotation and creates nothing.
+func TestConcurrentManualRotationCreatesOneKey(t *testing.T) {
+	cfg := testConfig(ES256)
+	mem, clk := newMemStore(), newClock()
+	ctx := context.Background()
+	started(t, mem, cfg, clk) // the first key
+	store := newOverlapStore(mem, 2)
+	ms := make([]*Manager, 2)
+	for i := range ms {
+		m, err := New(store, cfg, clk.Now, discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms[i] = m
+	}
+	before := mem.count()
+	errs := make([]error, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = m.Rotate(ctx)
+		}()
+	}
+	wg.Wait()
+	if got := mem.count() - before; got != 1 {
+		t.Fatalf("overlapping rotations created %d keys, want 1 (errs %v)", got, errs)
+	}
+	won, lost := 0, 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case errors.Is(err, ErrConcurrentRotation):
+			lost++
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if won != 1 || lost != 1 {
+		t.Fatalf("%d rotations succeeded and %d got ErrConcurrentRotation; want 1 and 1", won, lost)
+	}
+}
+
 func TestReplicasRotateOnce(t *testing.T) {
 	cfg := testConfig(ES256)
 	store, clk := newMemStore(), newClock()

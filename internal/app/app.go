@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/idp"
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/periodic"
 	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/storage"
@@ -197,20 +198,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 
 // gcLoop deletes expired rows every few minutes.
 func (a *App) gcLoop(ctx context.Context, now func() time.Time) {
-	t := time.NewTicker(5 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := a.Store.GC(ctx, now()); err != nil {
-				a.log.Warn("storage gc failed", "err", err)
-			} else if n > 0 {
-				a.log.Debug("storage gc", "rows", n)
-			}
+	periodic.Run(ctx, 5*time.Minute, a.log, "storage gc failed", func(ctx context.Context) error {
+		n, err := a.Store.GC(ctx, now())
+		if err == nil && n > 0 {
+			a.log.Debug("storage gc", "rows", n)
 		}
-	}
+		return err
+	})
 }
 
 // Checks are the readiness probes: storage reachable, signing keys loaded.

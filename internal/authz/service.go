@@ -25,6 +25,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/authz/decisionlog"
 	"github.com/gatehouse/gatehouse/internal/authz/policy"
+	"github.com/gatehouse/gatehouse/internal/periodic"
 	"github.com/gatehouse/gatehouse/internal/rebac"
 	"github.com/gatehouse/gatehouse/internal/storage"
 	"github.com/gatehouse/gatehouse/sdk/auth"
@@ -177,23 +178,15 @@ func defaultClient() *http.Client {
 // Run polls the store's head revision every Freshness until ctx is done, so
 // that changes made through other replicas are seen within that bound.
 func (s *Service) Run(ctx context.Context) {
-	t := time.NewTicker(s.freshness)
-	defer t.Stop()
 	// While polling, a known head older than twice the interval (polls
 	// failing or stuck) is not trusted: decisions refresh it themselves,
 	// and deny if they cannot (AZ-05).
 	s.rev.maxAge.Store(int64(2 * s.freshness))
 	defer s.rev.maxAge.Store(0)
-	for {
-		if _, err := s.rev.refresh(ctx); err != nil && ctx.Err() == nil {
-			s.logger.Warn("authz: head revision poll failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	periodic.RunNow(ctx, s.freshness, s.logger, "authz: head revision poll failed", func(ctx context.Context) error {
+		_, err := s.rev.refresh(ctx)
+		return err
+	})
 }
 
 // revTracker is the service's known head revision (AZ-05): raised by the

@@ -15,6 +15,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/gatehouse/gatehouse/internal/periodic"
 	"github.com/gatehouse/gatehouse/internal/storage"
 )
 
@@ -211,18 +212,7 @@ func (c *CA) Stop() {
 
 func (c *CA) loop(ctx context.Context, done chan struct{}) {
 	defer close(done)
-	t := time.NewTicker(c.cfg.RefreshInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := c.refresh(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn("ca: refresh failed; keeping the loaded authorities", "error", err)
-			}
-		}
-	}
+	periodic.Run(ctx, c.cfg.RefreshInterval, c.log, "ca: refresh failed; keeping the loaded authorities", c.refresh)
 }
 
 // refresh reloads the authorities and performs the rotation steps that are

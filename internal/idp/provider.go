@@ -15,6 +15,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse/gatehouse/internal/gateway/edge"
+	"github.com/gatehouse/gatehouse/internal/periodic"
 	"github.com/gatehouse/gatehouse/internal/secret"
 	"github.com/gatehouse/gatehouse/internal/storage"
 	"github.com/gatehouse/gatehouse/internal/throttle"
@@ -154,20 +155,7 @@ func (p *Provider) Start(ctx context.Context) error {
 	if err := p.revoked.refresh(ctx); err != nil {
 		return fmt.Errorf("idp: load revocations: %w", err)
 	}
-	go func() {
-		t := time.NewTicker(p.cfg.RevocationPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := p.revoked.refresh(ctx); err != nil {
-					p.log.Warn("revocation feed refresh failed", "err", err)
-				}
-			}
-		}
-	}()
+	go periodic.Run(ctx, p.cfg.RevocationPoll, p.log, "revocation feed refresh failed", p.revoked.refresh)
 	return nil
 }
 

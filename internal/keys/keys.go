@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/periodic"
 	"github.com/gatehouse/gatehouse/internal/storage"
 )
 
@@ -191,18 +192,7 @@ func (m *Manager) Stop() {
 
 func (m *Manager) loop(ctx context.Context) {
 	defer close(m.done)
-	t := time.NewTicker(m.cfg.RefreshInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := m.tick(ctx); err != nil && ctx.Err() == nil {
-				m.log.Warn("signing keys refresh failed; keeping the keys loaded before", "err", err)
-			}
-		}
-	}
+	periodic.Run(ctx, m.cfg.RefreshInterval, m.log, "signing keys refresh failed; keeping the keys loaded before", m.tick)
 }
 
 // tick is one step of the loop: reload, persist retirements, and create a

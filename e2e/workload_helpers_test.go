@@ -375,6 +375,7 @@ type traffic struct {
 	byMode         sync.Map // mode -> *atomic.Int64 (successes)
 	mu             sync.Mutex
 	failures       []string // the first few
+	firstAt        time.Time
 	kinds          map[string]int
 	wg             sync.WaitGroup
 	serverSeenByMe *peerLog // the server chains the clients saw
@@ -399,6 +400,9 @@ func startTraffic(url string, caller spiffeid.ID, clients map[string][]*http.Cli
 						tr.failed.Add(1)
 						tr.mu.Lock()
 						tr.kinds[failureKind(mode, st, body, err)]++
+						if tr.firstAt.IsZero() {
+							tr.firstAt = time.Now()
+						}
 						if len(tr.failures) < 5 {
 							tr.failures = append(tr.failures, fmt.Sprintf("%s at %s: status %d body %.200q err %v",
 								mode, time.Now().UTC().Format(time.RFC3339Nano), st, body, err))

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,9 +49,50 @@ func newRotationWorld(t *testing.T, driver, dsn string, s wlSetup) *rotationWorl
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("payments' TLS errors:\n%s", rw.tlsErrs.String())
+			t.Logf("warnings and errors of the CA and the SDK:\n%s", warnings(w.Logs.String(), 60))
 		}
 	})
 	return rw
+}
+
+// explain logs, when traffic failed, the app's and the SDK's log lines of
+// the few seconds before the first failure that concern payments or the
+// CA's authorities.
+func (rw *rotationWorld) explain(t *testing.T, tr *traffic) {
+	tr.mu.Lock()
+	at := tr.firstAt
+	tr.mu.Unlock()
+	if at.IsZero() {
+		return
+	}
+	var out []string
+	for _, l := range strings.Split(rw.w.Logs.String(), "\n") {
+		var rec struct {
+			Time time.Time `json:"time"`
+		}
+		if json.Unmarshal([]byte(l), &rec) != nil || rec.Time.Before(at.Add(-5*time.Second)) || rec.Time.After(at.Add(time.Second)) {
+			continue
+		}
+		if strings.Contains(l, "payments") || strings.Contains(l, "authorit") || strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+			out = append(out, l)
+		}
+	}
+	t.Logf("first failure at %s; log lines of the 5 s before:\n%s", at.UTC().Format(time.RFC3339Nano), strings.Join(out, "\n"))
+}
+
+// warnings returns the WARN and ERROR lines of logs, the last max of them.
+func warnings(logs string, max int) string {
+	var out []string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) ||
+			strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			out = append(out, l)
+		}
+	}
+	if len(out) > max {
+		out = out[len(out)-max:]
+	}
+	return strings.Join(out, "\n")
 }
 
 // waitPolicy waits for src's first policy.
@@ -134,6 +177,7 @@ func TestWorkloadRotationUnderTraffic(t *testing.T) {
 				tr.halt()
 				serials := stopSerials()
 				rw.check(t, tr, serials, 2, 1)
+				rw.explain(t, tr)
 				checkRenewalRate(t, serials, time.Since(start), 3*time.Second)
 			})
 			t.Run("root", func(t *testing.T) {
@@ -164,6 +208,7 @@ func TestWorkloadRotationUnderTraffic(t *testing.T) {
 				roots := maxRoots()
 				serials := stopSerials()
 				rw.check(t, tr, serials, 2, 2)
+				rw.explain(t, tr)
 				checkRenewalRate(t, serials, time.Since(start), 3*time.Second)
 				if roots[0] < 2 || roots[1] < 2 {
 					t.Errorf("the workloads' bundles never held two roots (old+new): payments %d, orders %d", roots[0], roots[1])

@@ -22,6 +22,16 @@ import (
 // and the client leaf's validity, and refuses to resume (a full handshake
 // follows, with the current SVIDs) when the server has renewed since or
 // either leaf expires within resumeMargin.
+//
+// crypto/tls does not tell WrapSession which certificate the handshake
+// presented, only which one is current when the ticket is made. A handshake
+// that took the previous SVID from GetCertificate just before a renewal
+// would mint, moments later, a ticket bound to the new one, and its client
+// would later resume with the previous chain (seen in the rotation test: a
+// resumed session verified against an intermediate that had just expired).
+// Tickets made within switchGrace of a renewed SVID being taken up are
+// therefore not made resumable (the first SVID has no predecessor to
+// confuse).
 
 // resumeExtraPrefix starts our SessionState.Extra entry (id and version,
 // so that other layers' entries are told apart).
@@ -86,10 +96,22 @@ type resumeGuard struct {
 	now   func() time.Time
 }
 
+// switchGrace is how long after the server takes up an SVID its tickets
+// stay unresumable: a third of the SVID's life from then, at most 5 s. A
+// ticket bound to the wrong SVID needs a handshake that spent longer than
+// that between GetCertificate and WrapSession.
+func switchGrace(life time.Duration) time.Duration {
+	return min(maxResumeMargin, max(life, 0)/3)
+}
+
 // wrap records the server's current leaf and the client leaf's validity,
-// then encrypts the session as crypto/tls would.
+// then encrypts the session as crypto/tls would. A ticket made just after
+// the server took up its current SVID gets no entry (see switchGrace), so
+// unwrap refuses it.
 func (g *resumeGuard) wrap(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-	if own, err := g.certs.current(); err == nil && len(cs.PeerCertificates) > 0 {
+	own, err := g.certs.current()
+	if err == nil && len(cs.PeerCertificates) > 0 &&
+		(!own.replaced || g.now().Sub(own.first) >= switchGrace(own.cert.Leaf.NotAfter.Sub(own.first))) {
 		leaf := cs.PeerCertificates[0]
 		ss.Extra = append(ss.Extra, resumeInfo{
 			serverFP:      own.fp,

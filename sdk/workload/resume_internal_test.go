@@ -51,6 +51,20 @@ func TestResumeMargin(t *testing.T) {
 	}
 }
 
+// TestSwitchGrace: tickets of the first third of a renewed SVID's life (at
+// most 5 s) are not resumable.
+func TestSwitchGrace(t *testing.T) {
+	for _, tc := range []struct{ life, want time.Duration }{
+		{3 * time.Second, time.Second},
+		{time.Hour, 5 * time.Second},
+		{-time.Second, 0},
+	} {
+		if got := switchGrace(tc.life); got != tc.want {
+			t.Errorf("switchGrace(%v) = %v, want %v", tc.life, got, tc.want)
+		}
+	}
+}
+
 // TestNearExpiry: the last third of the leaf's life counted from start
 // (first seen), the chain's earliest NotAfter deciding.
 func TestNearExpiry(t *testing.T) {

@@ -3,8 +3,11 @@ package workload_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/gatehouse/gatehouse/sdk/workload"
 )
@@ -76,12 +79,70 @@ func TestResumptionRefusedAfterServerRenewal(t *testing.T) {
 			}
 			connect(false)
 			connect(true)
-			renewed := e.inter.issue(t, nil, serverIDs)
+			// 6 s of life: tickets of the first 2 s (a third) after the
+			// server takes it up are not resumable (switchGrace).
+			renewed := e.inter.issue(t, func(c *x509.Certificate) { c.NotAfter = time.Now().Add(6 * time.Second) }, serverIDs)
 			ssrc.svid.Store(renewed)
 			if cs := connect(false); !cs.PeerCertificates[0].Equal(renewed.Certificates[0]) {
 				t.Fatal("the client did not see the renewed server SVID")
 			}
+			connect(false) // its ticket was made within the grace
+			time.Sleep(2100 * time.Millisecond)
+			connect(false) // the last ticket of the grace
 			connect(true)
+		})
+	}
+}
+
+// renewingSource hands out its SVID once more after being armed, then the
+// renewed one: a renewal landing between the GetCertificate of a handshake
+// and the WrapSession of its ticket, forced rather than hoped for.
+type renewingSource struct {
+	*pkiSource
+	next  *x509svid.SVID
+	armed atomic.Bool
+}
+
+func (s *renewingSource) GetX509SVID() (*x509svid.SVID, error) {
+	sv, err := s.pkiSource.GetX509SVID()
+	if s.armed.CompareAndSwap(true, false) {
+		s.svid.Store(s.next)
+	}
+	return sv, err
+}
+
+// TestResumptionTicketMintedAcrossServerRenewal: a handshake that presented
+// the previous server SVID, whose ticket is made just after the renewal,
+// must not be resumed as if it had presented the new one: the client would
+// verify the previous chain (in the rotation test, an intermediate that had
+// just expired).
+func TestResumptionTicketMintedAcrossServerRenewal(t *testing.T) {
+	for _, version := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			e := newMTEnv(t)
+			old := e.inter.issue(t, nil, serverIDs)
+			renewed := e.inter.issue(t, nil, serverIDs)
+			ssrc := &renewingSource{pkiSource: e.source(old), next: renewed}
+			srv := pkiServe(t, mustServerConfig(t, ssrc, workload.AuthorizeID(clientID)))
+			ccfg := mustClientConfig(t, e.source(e.inter.issue(t, nil, clientIDs)), workload.AuthorizeID(serverID))
+			ccfg.MaxVersion = version
+			ccfg.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+			ssrc.armed.Store(true)
+			cliErr, cs, res := srv.dial(t, ccfg)
+			if cliErr != nil || res.err != nil {
+				t.Fatalf("connection refused: client %v, server %v", cliErr, res.err)
+			}
+			if !cs.PeerCertificates[0].Equal(old.Certificates[0]) {
+				t.Fatal("the first handshake did not present the SVID held when it began")
+			}
+			cliErr, cs, res = srv.dial(t, ccfg)
+			if cliErr != nil || res.err != nil {
+				t.Fatalf("connection refused: client %v, server %v", cliErr, res.err)
+			}
+			if cs.DidResume || !cs.PeerCertificates[0].Equal(renewed.Certificates[0]) {
+				t.Fatalf("resumed %v with the %s server SVID; want a full handshake presenting the renewed one",
+					cs.DidResume, map[bool]string{true: "previous", false: "renewed"}[cs.PeerCertificates[0].Equal(old.Certificates[0])])
+			}
 		})
 	}
 }

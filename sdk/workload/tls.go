@@ -74,13 +74,15 @@ func AuthorizePolicy(p PolicySource, self spiffeid.ID) Authorizer {
 //
 // Sessions are resumed only while the server presents the same SVID as when
 // the session was made and neither its own leaf nor the client's expires
-// within two fifths of its life (at most 5 s): otherwise a full handshake exchanges
+// within two fifths of its life (at most 5 s), and the ticket was not made
+// in the first third of a renewed SVID's life (at most 5 s; crypto/tls does
+// not say which SVID a ticket's handshake presented): otherwise a full handshake exchanges
 // the current SVIDs (WrapSession/UnwrapSession; do not replace them).
 func ServerTLSConfig(src Source, authorize Authorizer) (*tls.Config, error) {
 	if err := checkArgs(src, authorize); err != nil {
 		return nil, err
 	}
-	certs := &certCache{src: src}
+	certs := &certCache{src: src, now: time.Now}
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		ClientAuth: tls.RequireAnyClientCert,
@@ -108,7 +110,7 @@ func ClientTLSConfig(src Source, authorize Authorizer) (*tls.Config, error) {
 	if err := checkArgs(src, authorize); err != nil {
 		return nil, err
 	}
-	certs := &certCache{src: src}
+	certs := &certCache{src: src, now: time.Now}
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // verification happens in VerifyConnection
@@ -170,14 +172,16 @@ func checkLeaf(id spiffeid.ID, leaf *x509.Certificate, usage x509.ExtKeyUsage) e
 // certCache converts the source's SVID to a tls.Certificate once per SVID.
 type certCache struct {
 	src  x509svid.Source
+	now  func() time.Time
 	last atomic.Pointer[cachedCert]
 }
 
 type cachedCert struct {
-	svid  *x509svid.SVID
-	cert  *tls.Certificate
-	fp    [sha256.Size]byte // SHA-256 of the leaf
-	first time.Time         // when this SVID was first taken from the source
+	svid     *x509svid.SVID
+	cert     *tls.Certificate
+	fp       [sha256.Size]byte // SHA-256 of the leaf
+	first    time.Time         // when this SVID was first taken from the source
+	replaced bool              // it replaced an earlier SVID (a renewal)
 }
 
 func (c *certCache) get() (*tls.Certificate, error) {
@@ -209,7 +213,8 @@ func (c *certCache) current() (*cachedCert, error) {
 	for _, c := range svid.Certificates {
 		cert.Certificate = append(cert.Certificate, c.Raw)
 	}
-	l := &cachedCert{svid: svid, cert: cert, fp: sha256.Sum256(svid.Certificates[0].Raw), first: time.Now()}
+	l := &cachedCert{svid: svid, cert: cert, fp: sha256.Sum256(svid.Certificates[0].Raw), first: c.now(),
+		replaced: c.last.Load() != nil}
 	c.last.Store(l)
 	return l, nil
 }

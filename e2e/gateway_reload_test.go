@@ -135,10 +135,12 @@ func TestServeHotReloadUnderTraffic(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, nil
 	}
-	// waitFor polls until every path answers its status (2 s at most).
+	// waitFor polls until every path answers its status. A reload takes two
+	// 100 ms ticks; 10 s leaves a loaded CI machine (with the 8 senders
+	// below) room, and a reload that never happens still fails.
 	waitFor := func(what string, want map[string]int) {
 		t.Helper()
-		deadline := time.Now().Add(2 * time.Second)
+		deadline := time.Now().Add(10 * time.Second)
 		for {
 			ok := true
 			for p, st := range want {
@@ -212,7 +214,7 @@ func TestServeHotReloadUnderTraffic(t *testing.T) {
 				} {
 					before := strings.Count(logs.String(), "configuration reload rejected")
 					writeAtomically(t, path, bad)
-					deadline := time.Now().Add(2 * time.Second)
+					deadline := time.Now().Add(10 * time.Second)
 					for strings.Count(logs.String(), "configuration reload rejected") == before {
 						if time.Now().After(deadline) {
 							t.Fatalf("invalid file %d: no rejection logged", n)

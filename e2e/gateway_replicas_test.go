@@ -194,8 +194,11 @@ func TestGatewayRedisDownFallback(t *testing.T) {
 		sharedRoute("open", up, burst, time.Hour, burst, "open"),
 		sharedRoute("closed", up, burst, time.Hour, burst, "closed"),
 	}
-	a := startGatewayReplica(t, addr, "e2e:down:", 300*time.Millisecond, routes)
-	b := startGatewayReplica(t, addr, "e2e:down:", 300*time.Millisecond, routes)
+	// A generous Redis timeout: a stopped Redis refuses at once, and a call
+	// slowed by a busy machine must not fall back while Redis is up (the
+	// exact counts below would break).
+	a := startGatewayReplica(t, addr, "e2e:down:", 2*time.Second, routes)
+	b := startGatewayReplica(t, addr, "e2e:down:", 2*time.Second, routes)
 	client := &http.Client{Timeout: 5 * time.Second}
 	do := func(r *gatewayReplica, path string) *http.Response {
 		t.Helper()

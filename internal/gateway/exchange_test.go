@@ -268,7 +268,17 @@ func TestExchangeSingleflight(t *testing.T) {
 // away does not fail the others waiting for the same exchange.
 func TestExchangeCallerCancel(t *testing.T) {
 	f := newFakeTokenEndpoint(t)
-	f.delay = 200 * time.Millisecond
+	// The endpoint holds the exchange until released, so the first caller's
+	// cancel always lands while the shared call is in flight, however slow
+	// the machine.
+	arrived, release := make(chan struct{}, 4), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // a failed test does not hang the endpoint
+	f.setAnswer(func(form url.Values, n int64) (int, string) {
+		arrived <- struct{}{}
+		<-release
+		return http.StatusOK, okExchange(form, n, 300)
+	})
 	x := newTestExchanger(f, time.Now)
 	first, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
@@ -276,14 +286,25 @@ func TestExchangeCallerCancel(t *testing.T) {
 		_, err := x.token(first, "subject", ordersAudience, nil, time.Time{})
 		errc <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	tok, err := x.token(t.Context(), "subject", ordersAudience, nil, time.Time{})
-	if err != nil || tok == "" {
-		t.Fatalf("second caller: %q %v", tok, err)
+	<-arrived // the first caller's exchange is in flight
+	type answer struct {
+		tok string
+		err error
 	}
+	second := make(chan answer, 1)
+	go func() {
+		tok, err := x.token(t.Context(), "subject", ordersAudience, nil, time.Time{})
+		second <- answer{tok, err}
+	}()
+	cancel()
 	if err := <-errc; !errors.Is(err, errExchangeUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled caller: %v", err)
+	}
+	// Had the cancel reached the shared call, the second caller would now
+	// fail or start an exchange of its own.
+	releaseOnce.Do(func() { close(release) })
+	if a := <-second; a.err != nil || a.tok == "" {
+		t.Fatalf("second caller: %q %v", a.tok, a.err)
 	}
 	if n := f.calls.Load(); n != 1 {
 		t.Fatalf("%d calls", n)

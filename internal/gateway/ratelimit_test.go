@@ -290,8 +290,10 @@ func TestRateLimitRedisDown(t *testing.T) {
 	cfg.Redis.Addr = rs.Addr()
 	rc := newRedisClient(t, rs.Addr())
 	const coolOff = 200 * time.Millisecond
+	// A generous timeout: a stopped Redis refuses at once, and a call slowed
+	// by a busy machine must not fall back while Redis is up.
 	sh := ratelimit.NewShared(ratelimit.NewRedis(rc, "gh-gwtest:"), ratelimit.NewLocal(1000, nil),
-		ratelimit.SharedConfig{Timeout: 500 * time.Millisecond, CoolOff: coolOff})
+		ratelimit.SharedConfig{Timeout: 2 * time.Second, CoolOff: coolOff})
 	tg := startGateway(t, is, cfg, sh)
 	expect := func(phase, path string, codes ...int) {
 		t.Helper()

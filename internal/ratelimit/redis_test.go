@@ -58,7 +58,9 @@ func TestRedisRefill(t *testing.T) {
 	c := newTestClient(t)
 	r := NewRedis(c, testPrefix(t, c))
 	ctx := context.Background()
-	lim := Limit{Rate: 10, Period: time.Second, Burst: 2} // T = 100ms
+	// T = 500ms: the two calls after the sleep must fall within one T of
+	// each other and of its end, whatever a loaded machine adds.
+	lim := Limit{Rate: 2, Period: time.Second, Burst: 2}
 	for range 2 {
 		if res, _ := r.Allow(ctx, "k", lim); !res.Allowed {
 			t.Fatalf("burst refused: %+v", res)
@@ -125,15 +127,21 @@ func TestRedisPExpire(t *testing.T) {
 	prefix := testPrefix(t, c)
 	r := NewRedis(c, prefix)
 	ctx := context.Background()
-	lim := Limit{Rate: 20, Period: time.Second, Burst: 4} // T = 50ms
+	// T = 250ms: the five calls below must fall within one T for the bucket
+	// to be empty at the fourth; 250ms absorbs a loaded machine's pauses.
+	const T = 250 * ms
+	lim := Limit{Rate: 4, Period: time.Second, Burst: 4}
+	// The TTL counts down from the first event: the lower bounds allow for
+	// the time this test took.
+	start := time.Now()
 	for range 3 {
 		r.Allow(ctx, "k", lim)
 	}
 	ttl, err := c.PTTL(ctx, r.Key("k")).Result()
-	if err != nil || ttl <= 100*ms || ttl > 150*ms {
-		t.Fatalf("PTTL after 3 events = %s, %v; want (100ms, 150ms]", ttl, err)
+	if lo := 3*T - time.Since(start); err != nil || ttl <= lo || ttl > 3*T {
+		t.Fatalf("PTTL after 3 events = %s, %v; want (%s, %s]", ttl, err, lo, 3*T)
 	}
-	res, _ := r.Allow(ctx, "k", lim) // the fourth: bucket empty, reset 200ms
+	res, _ := r.Allow(ctx, "k", lim) // the fourth: bucket empty, reset 4T
 	if !res.Allowed || res.Remaining != 0 {
 		t.Fatalf("fourth: %+v", res)
 	}
@@ -142,8 +150,8 @@ func TestRedisPExpire(t *testing.T) {
 		t.Fatalf("fifth allowed: %+v", refused)
 	}
 	ttl2, _ := c.PTTL(ctx, r.Key("k")).Result()
-	if ttl2 > 200*ms || ttl2 <= 150*ms {
-		t.Errorf("PTTL after 4 events = %s; want (150ms, 200ms]", ttl2)
+	if lo := 4*T - time.Since(start); ttl2 > 4*T || ttl2 <= lo {
+		t.Errorf("PTTL after 4 events = %s; want (%s, %s]", ttl2, lo, 4*T)
 	}
 	time.Sleep(ttl2 + 20*ms)
 	if n, _ := c.Exists(ctx, r.Key("k")).Result(); n != 0 {

@@ -79,7 +79,8 @@ func TestAuthzAliceScenarios(t *testing.T) {
 			// gatehouse dev's wiring: demo.NewOrders with Config.Authz
 			// delegates to sdk/authz and replicates at start. Its client has
 			// sdk/authz's 250ms timeout (its first token included), so a
-			// loaded machine gets a few tries, as a restarting service would.
+			// loaded machine retries until a generous deadline, as a
+			// restarting service would; a wrong answer still fails below.
 			o, err := demo.NewOrders(demo.Config{Issuer: w.Issuer, OrdersURL: w.ordersURL, Authz: demo.AuthzConfig{URL: w.authz.URL,
 				Audience: authzAudience, ClientID: authzOrdersApp, ClientSecret: w.Secrets[authzOrdersApp]}})
 			if err != nil {
@@ -90,12 +91,13 @@ func TestAuthzAliceScenarios(t *testing.T) {
 				t.Fatal("orders with Config.Authz has no Replicate")
 			}
 			var rev string
-			for i := 0; ; i++ {
+			deadline := time.Now().Add(30 * time.Second)
+			for tries := 1; ; tries++ {
 				if rev, err = o.Replicate(t.Context()); err == nil {
 					break
 				}
-				if i == 4 {
-					t.Fatalf("Replicate: %v", err)
+				if time.Now().After(deadline) {
+					t.Fatalf("Replicate still failing after %d tries in 30s: %v", tries, err)
 				}
 				time.Sleep(200 * time.Millisecond)
 			}

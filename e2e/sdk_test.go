@@ -2,18 +2,36 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/storage"
 	"github.com/gatehouse/gatehouse/sdk/auth"
 )
+
+// tokenKid is the kid in a JWT's header ("" when it has none).
+func tokenKid(tok string) string {
+	h, _, _ := strings.Cut(tok, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return ""
+	}
+	var hdr struct {
+		Kid string `json:"kid"`
+	}
+	_ = json.Unmarshal(raw, &hdr)
+	return hdr.Kid
+}
 
 // switchable wraps a whole Gatehouse so that a test can take it down (every
 // request answered 503, as a dead IdP behind a load balancer is).
@@ -191,14 +209,17 @@ func TestSDKIdPDown(t *testing.T) {
 // TestSDKKeyRotationUnderLoad (RL-03): tokens are minted and verified
 // continuously while Gatehouse rotates its signing key several times, both
 // on schedule (published ahead) and in an emergency (signing at once);
-// not one valid token is refused.
+// not one valid token is refused, and tokens signed by the last new key
+// were among those verified. Keys are published 6 s ahead: the JWKS
+// max-age (1 s), Gatehouse's refresh (1 s) and the verifier's refresh (1 s)
+// leave seconds of slack for a loaded machine before a new key signs.
 func TestSDKKeyRotationUnderLoad(t *testing.T) {
 	for _, mode := range []string{"publish-ahead", "emergency"} {
 		t.Run("RL-03/"+mode, func(t *testing.T) {
 			e := newEnv(t, "sqlite", "file:"+filepath.Join(t.TempDir(), "g.db"), func(c *config.Config) {
 				c.IDP.Signing.RotationPeriod = 0
 				c.IDP.Signing.JWKSMaxAge = config.Duration(time.Second)
-				c.IDP.Signing.PublishAhead = config.Duration(3 * time.Second)
+				c.IDP.Signing.PublishAhead = config.Duration(6 * time.Second)
 				c.IDP.Signing.RefreshInterval = config.Duration(time.Second)
 			})
 			refetch := time.Hour // publish-ahead must work from the scheduled refresh alone
@@ -213,35 +234,56 @@ func TestSDKKeyRotationUnderLoad(t *testing.T) {
 			ctx, stop := context.WithCancel(context.Background())
 			var ok, failed atomic.Int64
 			var firstErr atomic.Value
+			var verifiedMu sync.Mutex
+			verified := map[string]int64{} // kid → tokens verified
+			verifiedBy := func(kid string) int64 {
+				verifiedMu.Lock()
+				defer verifiedMu.Unlock()
+				return verified[kid]
+			}
 			var wg sync.WaitGroup
 			for range 4 {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					for ctx.Err() == nil {
-						if _, err := v.Authenticate(context.Background(), e.serviceToken(t)); err != nil {
+						tok := e.serviceToken(t)
+						if _, err := v.Authenticate(context.Background(), tok); err != nil {
 							failed.Add(1)
 							firstErr.CompareAndSwap(nil, err)
 							continue
 						}
 						ok.Add(1)
+						verifiedMu.Lock()
+						verified[tokenKid(tok)]++
+						verifiedMu.Unlock()
 					}
 				}()
 			}
 			kids := map[string]bool{}
+			var lastKid string
 			for range 3 {
 				time.Sleep(1500 * time.Millisecond)
+				var k storage.SigningKey
 				var err error
 				if mode == "emergency" {
-					_, err = e.App.Keys.RotateNow(context.Background())
+					k, err = e.App.Keys.RotateNow(context.Background())
 				} else {
-					_, err = e.App.Keys.Rotate(context.Background())
+					k, err = e.App.Keys.Rotate(context.Background())
 				}
 				if err != nil {
 					t.Error(err)
 				}
+				lastKid = k.ID
 			}
-			time.Sleep(4 * time.Second) // let the last key start signing
+			// Let the last key start signing (6 s ahead when published
+			// ahead): wait until tokens it signed are verified, then keep
+			// the load on a little longer.
+			deadline := time.Now().Add(30 * time.Second)
+			for lastKid != "" && verifiedBy(lastKid) < 20 && failed.Load() == 0 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			time.Sleep(500 * time.Millisecond)
 			stop()
 			wg.Wait()
 			infos, err := e.App.Keys.Keys(context.Background())
@@ -256,6 +298,9 @@ func TestSDKKeyRotationUnderLoad(t *testing.T) {
 			}
 			if len(kids) < 4 || ok.Load() < 50 {
 				t.Fatalf("rotation did not happen under load: %d keys, %d verifications", len(kids), ok.Load())
+			}
+			if n := verifiedBy(lastKid); n == 0 {
+				t.Fatalf("no token signed by the last rotated key %q was verified (the new key never signed under load)", lastKid)
 			}
 			t.Logf("%d verifications across %d keys, 0 failures", ok.Load(), len(kids))
 		})

@@ -67,16 +67,32 @@ func TestWorkloadCADownAndRecovery(t *testing.T) {
 			if err := callOK(); err != nil {
 				t.Errorf("a call right after the CA went down failed while the SVIDs are valid: %v", err)
 			}
-			time.Sleep(300 * time.Millisecond) // a renewal in flight at the cut has ended
-			expiry := map[string]time.Time{}
-			var first, last time.Time
-			for name, s := range srcs {
-				sv, err := s.GetX509SVID()
-				if err != nil {
-					t.Fatalf("%s: no SVID right after the CA went down: %v", name, err)
+			// A renewal in flight at the cut may still install a new SVID:
+			// wait until every SVID's NotAfter is the same across two reads
+			// 300ms apart (no renewal can succeed after the cut).
+			readExpiry := func() map[string]time.Time {
+				m := map[string]time.Time{}
+				for name, s := range srcs {
+					sv, err := s.GetX509SVID()
+					if err != nil {
+						t.Fatalf("%s: no SVID right after the CA went down: %v", name, err)
+					}
+					m[name] = sv.Certificates[0].NotAfter
 				}
-				na := sv.Certificates[0].NotAfter
-				expiry[name] = na
+				return m
+			}
+			expiry := readExpiry()
+			waitFor(t, 10*time.Second, "the SVIDs' NotAfter settled after the cut", func() bool {
+				time.Sleep(300 * time.Millisecond)
+				next, same := readExpiry(), true
+				for name, na := range next {
+					same = same && na.Equal(expiry[name])
+				}
+				expiry = next
+				return same
+			})
+			var first, last time.Time
+			for _, na := range expiry {
 				if first.IsZero() || na.Before(first) {
 					first = na
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -17,12 +18,16 @@ import (
 )
 
 // TestMiddlewareKeepAliveAcrossRenewal: a client keeps one connection
-// alive while its short-lived SVIDs (3 s, NotBefore backdated 30 s like the
-// CA's) renew at half-life. The server closes the connection gracefully
-// once the presented SVID is in the last third of its life (Connection:
-// close on HTTP/1.1, GOAWAY on HTTP/2), so no request meets the 401
-// svid_expired backstop: zero failures, connections reused in between, and
-// every renewed SVID reaches the server.
+// alive while its short-lived SVIDs (6 s, NotBefore backdated 30 s like the
+// CA's) renew at half-life, measured on each SVID's own NotAfter (which the
+// certificate truncates to whole seconds). The server closes the connection
+// gracefully once the presented SVID is in the last third of its life
+// (Connection: close on HTTP/1.1, GOAWAY on HTTP/2), so no request meets the
+// 401 svid_expired backstop: zero failures, connections reused in between,
+// and every renewed SVID reaches the server. A failure is excused only when
+// the test itself stalled past what any server could guard against: the
+// client held only an expired SVID, or sent nothing for longer than the
+// SVID's last third.
 func TestMiddlewareKeepAliveAcrossRenewal(t *testing.T) {
 	for _, proto := range []string{"HTTP/1.1", "HTTP/2.0"} {
 		t.Run(proto, func(t *testing.T) {
@@ -49,14 +54,19 @@ func TestMiddlewareKeepAliveAcrossRenewal(t *testing.T) {
 			t.Cleanup(func() { _ = srv.Close() })
 			url := "https://" + ln.Addr().String() + "/x"
 
+			const ttl = 6 * time.Second
 			csrc := e.source(nil)
-			issue := func() {
+			// issue installs a new client SVID and says when to renew it:
+			// at half of the life it really has (from now to its NotAfter).
+			issue := func() time.Time {
 				now := time.Now()
-				csrc.svid.Store(e.inter.issue(t, func(c *x509.Certificate) {
-					c.NotBefore, c.NotAfter = now.Add(-30*time.Second), now.Add(3*time.Second)
-				}, clientIDs))
+				sv := e.inter.issue(t, func(c *x509.Certificate) {
+					c.NotBefore, c.NotAfter = now.Add(-30*time.Second), now.Add(ttl)
+				}, clientIDs)
+				csrc.svid.Store(sv)
+				return now.Add(sv.Certificates[0].NotAfter.Sub(now) / 2)
 			}
-			issue()
+			renewAt := issue()
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			wg.Go(func() { // the client renews at half-life
@@ -64,19 +74,35 @@ func TestMiddlewareKeepAliveAcrossRenewal(t *testing.T) {
 					select {
 					case <-ctx.Done():
 						return
-					case <-time.After(1500 * time.Millisecond):
-						issue()
+					case <-time.After(time.Until(renewAt)):
+						renewAt = issue()
 					}
 				}
 			})
+			// stalled says whether a failed request is explained by the test
+			// stalling rather than by the server: the client held only an
+			// expired SVID, or the previous request ended longer ago than
+			// the SVID's last third (the server's window to close).
+			stalled := func(prevEnd time.Time) bool {
+				return !time.Now().Before(csrc.svid.Load().Certificates[0].NotAfter) ||
+					(!prevEnd.IsZero() && time.Since(prevEnd) > (ttl-time.Second)/3)
+			}
 			tr := &http.Transport{TLSClientConfig: mustClientConfig(t, csrc, workload.AuthorizeID(serverID)),
 				ForceAttemptHTTP2: proto == "HTTP/2.0"}
 			t.Cleanup(tr.CloseIdleConnections)
 			client := &http.Client{Timeout: 5 * time.Second, Transport: tr}
 
-			var sent, failed, reused int
-			end := time.Now().Add(7 * time.Second)
-			for time.Now().Before(end) {
+			seen := func() int {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(leaves)
+			}
+			var sent, failed, excused, reused int
+			var prevEnd time.Time
+			// At least 7 s (two renewals), and until the server saw three
+			// SVIDs, within a generous deadline.
+			start := time.Now()
+			for time.Since(start) < 7*time.Second || (seen() < 3 && time.Since(start) < 30*time.Second) {
 				req, _ := http.NewRequest(http.MethodGet, url, nil)
 				req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 					GotConn: func(i httptrace.GotConnInfo) {
@@ -86,25 +112,31 @@ func TestMiddlewareKeepAliveAcrossRenewal(t *testing.T) {
 					}}))
 				sent++
 				resp, err := client.Do(req)
-				if err != nil {
+				if err == nil {
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK || string(body) != proto {
+						err = fmt.Errorf("%d %q", resp.StatusCode, body)
+					}
+				}
+				switch {
+				case err == nil:
+				case stalled(prevEnd):
+					excused++
+					t.Logf("request %d failed after the test stalled (excused): %v", sent, err)
+				default:
 					failed++
 					t.Errorf("request %d: %v", sent, err)
-					continue
 				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK || string(body) != proto {
-					failed++
-					t.Errorf("request %d: %d %q", sent, resp.StatusCode, body)
-				}
+				prevEnd = time.Now()
 				time.Sleep(10 * time.Millisecond)
 			}
 			cancel()
 			wg.Wait()
-			mu.Lock()
-			n := len(leaves)
-			mu.Unlock()
-			t.Logf("%s: %d requests, %d failed, %d on a reused connection, %d client SVIDs seen", proto, sent, failed, reused, n)
+			n := seen()
+			t.Logf("%s: %d requests in %v, %d failed, %d excused, %d on a reused connection, %d client SVIDs seen",
+				proto, sent, time.Since(start), failed, excused, reused, n)
+
 			if reused < sent/2 {
 				t.Errorf("only %d of %d requests reused a connection: closed too eagerly", reused, sent)
 			}

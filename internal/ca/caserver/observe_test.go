@@ -16,12 +16,18 @@ import (
 	"github.com/gatehouse/gatehouse/sdk/auth"
 )
 
+// captureLog sends the server's log, every level, to the returned buffer.
+func (h *harness) captureLog() *syncbuf.Buffer {
+	buf := &syncbuf.Buffer{}
+	h.srv.log = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return buf
+}
+
 // TestLogsNoSecrets: issuance logs the SPIFFE ID, method and serial; join
 // tokens and access tokens never reach the log, accepted or refused.
 func TestLogsNoSecrets(t *testing.T) {
 	h := newHarness(t)
-	var buf syncbuf.Buffer
-	h.srv.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	buf := h.captureLog()
 	c := h.client(nil, nil)
 	body, _ := svidBody(t)
 	tok := h.addJoinToken("spiffe://gatehouse.test/orders", time.Minute)
@@ -96,8 +102,7 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 // storage briefly away) is logged at WARN, not ERROR: clients retry it.
 func TestUnavailableLogsWarn(t *testing.T) {
 	h := newHarness(t)
-	var buf syncbuf.Buffer
-	h.srv.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	buf := h.captureLog()
 	c := h.client(nil, nil)
 	body, _ := svidBody(t)
 	h.tokens.err = fmt.Errorf("%w: keys not loaded", auth.ErrUnavailable)

@@ -73,11 +73,12 @@ func AuthorizePolicy(p PolicySource, self spiffeid.ID) Authorizer {
 // on every connection, resumed sessions included.
 //
 // Sessions are resumed only while the server presents the same SVID as when
-// the session was made and neither its own leaf nor the client's expires
+// the session was made, neither its own leaf nor the client's expires
 // within two fifths of its life (at most 5 s), and the ticket was not made
 // in the first third of a renewed SVID's life (at most 5 s; crypto/tls does
-// not say which SVID a ticket's handshake presented): otherwise a full handshake exchanges
-// the current SVIDs (WrapSession/UnwrapSession; do not replace them).
+// not say which SVID a ticket's handshake presented). Otherwise a full
+// handshake exchanges the current SVIDs (WrapSession/UnwrapSession; do not
+// replace them).
 func ServerTLSConfig(src Source, authorize Authorizer) (*tls.Config, error) {
 	if err := checkArgs(src, authorize); err != nil {
 		return nil, err

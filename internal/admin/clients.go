@@ -120,7 +120,7 @@ func (h *handler) createClient(r *http.Request) (int, any, error) {
 		UpdatedAt:              now,
 	}
 	if c.ID == "" {
-		c.ID = secret.Token(16)
+		c.ID = secret.ID()
 	}
 	if len(c.GrantTypes) == 0 {
 		c.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}

@@ -96,7 +96,7 @@ func (h *handler) createUser(r *http.Request) (int, any, error) {
 	}
 	now := h.d.Now().UTC()
 	u := storage.User{
-		ID:            secret.Token(16),
+		ID:            secret.ID(),
 		Username:      lowerASCII(req.Username),
 		Email:         req.Email,
 		EmailVerified: req.EmailVerified,

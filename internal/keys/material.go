@@ -35,9 +35,6 @@ const (
 // rsaBits is the modulus size of generated RSA keys.
 const rsaBits = 2048
 
-// kidBytes is the entropy of a generated kid: 128 bits.
-const kidBytes = 16
-
 // ErrUnseal is returned when a stored private key cannot be decrypted: the
 // KEK is wrong or the stored bytes were altered (or moved to another kid).
 var ErrUnseal = errors.New("keys: cannot unseal signing key (wrong KEK or corrupted key data)")
@@ -70,7 +67,7 @@ func generate(aead cipher.AEAD, alg string, gen int64, created, activate time.Ti
 	if err != nil {
 		return storage.SigningKey{}, fmt.Errorf("keys: generate %s key: %w", alg, err)
 	}
-	kid := secret.Token(kidBytes)
+	kid := secret.ID() // 128 bits; never begins with '-' (gatehouse keys revoke KID)
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
 		return storage.SigningKey{}, fmt.Errorf("keys: encode private key: %w", err)

@@ -30,6 +30,17 @@ func Token(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// ID returns a 128-bit URL-safe random identifier (users, clients) that
+// never begins with '-', so that it can be passed to a command line as an
+// argument without being taken for a flag.
+func ID() string {
+	for {
+		if id := Token(16); id[0] != '-' {
+			return id
+		}
+	}
+}
+
 // New returns a 256-bit URL-safe random token.
 func New() string { return Token(DefaultBytes) }
 

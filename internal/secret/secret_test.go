@@ -96,3 +96,20 @@ func TestSealOpen(t *testing.T) {
 		t.Error("a 16-byte KEK was accepted")
 	}
 }
+
+// TestIDNeverLooksLikeAFlag: a generated user or client ID never begins
+// with '-' (a CLI would take "users disable -Vx7…" for a flag); one in 64
+// base64url tokens does, so 4,096 draws would show it.
+func TestIDNeverLooksLikeAFlag(t *testing.T) {
+	seen := map[string]bool{}
+	for range 4096 {
+		id := ID()
+		if id[0] == '-' {
+			t.Fatalf("ID %q begins with '-'", id)
+		}
+		if len(id) != 22 || seen[id] {
+			t.Fatalf("ID %q: want 22 characters (128 bits), unique", id)
+		}
+		seen[id] = true
+	}
+}

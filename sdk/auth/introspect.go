@@ -174,6 +174,14 @@ func (i *Introspector) Authenticate(ctx context.Context, token string) (*Claims,
 	// cancellation (the HTTP client's timeout still applies).
 	fctx := context.WithoutCancel(ctx)
 	ch := i.flight.DoChan(string(key[:]), func() (any, error) {
+		// A caller that missed the cache just before the previous call for
+		// this token filled it (and ended its flight) finds the answer here
+		// instead of asking the IdP again.
+		if i.cache != nil {
+			if c, ok := i.cache.get(key, i.now()); ok {
+				return c, nil
+			}
+		}
 		return i.introspect(fctx, token, key)
 	})
 	select {

@@ -65,13 +65,7 @@ func parseCA(args []string, stderr io.Writer) (caOptions, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	var p []string
-	if fs.NArg() > 0 {
-		p = append(p, "unexpected arguments: "+strings.Join(fs.Args(), " "))
-	}
-	if o.dir == "" {
-		p = append(p, "-dir is required")
-	}
+	p := argProblems(fs, o.dir)
 	if err := checkHost(o.host); err != nil {
 		p = append(p, err.Error())
 	}

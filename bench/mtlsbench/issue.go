@@ -31,14 +31,11 @@ import (
 )
 
 type issueOptions struct {
-	url     string
-	dir     string
-	c       int
-	skip    int
-	pool    int
-	d       time.Duration
-	warmup  time.Duration
-	timeout time.Duration
+	url  string
+	dir  string
+	skip int
+	pool int
+	loadOpts
 }
 
 func parseIssue(args []string, stderr io.Writer) (issueOptions, error) {
@@ -47,22 +44,13 @@ func parseIssue(args []string, stderr io.Writer) (issueOptions, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.url, "url", "", "https://<loopback IP>:<port> of the CA API (required)")
 	fs.StringVar(&o.dir, "dir", "", "the ca subcommand's -dir: join tokens and bundle (required)")
-	fs.IntVar(&o.c, "c", 16, "workers, each with its own keep-alive mTLS connection and SVID")
 	fs.IntVar(&o.skip, "skip", 0, "join tokens already spent by earlier runs (the first used is line skip+1)")
 	fs.IntVar(&o.pool, "pool", 1024, "keys and CSRs generated before the clock starts, used in turn")
-	fs.DurationVar(&o.d, "d", 5*time.Second, "measured duration")
-	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before -d")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
+	o.register(fs, "workers, each with its own keep-alive mTLS connection and SVID")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	p := checkLoad(o.c, o.d, o.warmup)
-	if fs.NArg() > 0 {
-		p = append(p, "unexpected arguments: "+strings.Join(fs.Args(), " "))
-	}
-	if o.dir == "" {
-		p = append(p, "-dir is required")
-	}
+	p := append(argProblems(fs, o.dir), checkLoad(o.c, o.d, o.warmup)...)
 	if _, err := checkURL(o.url); err != nil {
 		p = append(p, err.Error())
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"net"
@@ -143,6 +144,33 @@ func checkURL(raw string) (string, error) {
 }
 
 // checkLoad validates the common load flags.
+// loadOpts are the closed-loop load settings shared by the issue and get
+// modes.
+type loadOpts struct {
+	c                  int
+	d, warmup, timeout time.Duration
+}
+
+// register declares -c (described by workers), -d, -warmup and -timeout.
+func (l *loadOpts) register(fs *flag.FlagSet, workers string) {
+	fs.IntVar(&l.c, "c", 16, workers)
+	fs.DurationVar(&l.d, "d", 5*time.Second, "measured duration")
+	fs.DurationVar(&l.warmup, "warmup", time.Second, "unmeasured warm-up before -d")
+	fs.DurationVar(&l.timeout, "timeout", 10*time.Second, "per-request timeout")
+}
+
+// argProblems reports stray arguments and a missing -dir.
+func argProblems(fs *flag.FlagSet, dir string) []string {
+	var p []string
+	if fs.NArg() > 0 {
+		p = append(p, "unexpected arguments: "+strings.Join(fs.Args(), " "))
+	}
+	if dir == "" {
+		p = append(p, "-dir is required")
+	}
+	return p
+}
+
 func checkLoad(c int, d, warmup time.Duration) []string {
 	var p []string
 	if c < 1 || c > 1024 {

@@ -57,13 +57,7 @@ func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	var p []string
-	if fs.NArg() > 0 {
-		p = append(p, "unexpected arguments: "+strings.Join(fs.Args(), " "))
-	}
-	if o.dir == "" {
-		p = append(p, "-dir is required")
-	}
+	p := argProblems(fs, o.dir)
 	if err := checkHost(o.host); err != nil {
 		p = append(p, err.Error())
 	}
@@ -152,8 +146,7 @@ func writeClientFiles(dir string, tp *tlsPair) error {
 type getOptions struct {
 	url, dir, target, path, serverID string
 	h2                               bool
-	c                                int
-	d, warmup, timeout               time.Duration
+	loadOpts
 }
 
 func parseGet(args []string, stderr io.Writer) (getOptions, error) {
@@ -166,20 +159,11 @@ func parseGet(args []string, stderr io.Writer) (getOptions, error) {
 	fs.StringVar(&o.path, "path", benchPath, "path to GET")
 	fs.StringVar(&o.serverID, "server-id", "spiffe://"+benchTD+serverPath, "mtls: the SPIFFE ID the server must present")
 	fs.BoolVar(&o.h2, "h2", false, "HTTP/2 instead of HTTP/1.1 (still one connection per worker)")
-	fs.IntVar(&o.c, "c", 16, "workers, each with its own keep-alive connection")
-	fs.DurationVar(&o.d, "d", 5*time.Second, "measured duration")
-	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before -d")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
+	o.register(fs, "workers, each with its own keep-alive connection")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	p := checkLoad(o.c, o.d, o.warmup)
-	if fs.NArg() > 0 {
-		p = append(p, "unexpected arguments: "+strings.Join(fs.Args(), " "))
-	}
-	if o.dir == "" {
-		p = append(p, "-dir is required")
-	}
+	p := append(argProblems(fs, o.dir), checkLoad(o.c, o.d, o.warmup)...)
 	if o.target != "tls" && o.target != "mtls" {
 		p = append(p, "-target: must be tls or mtls")
 	}
